@@ -1,0 +1,3 @@
+from socialcart.cli import main
+
+main()
