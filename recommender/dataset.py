@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from recommender.errors import DatasetError
-from recommender.schema import SCHEMA_VERSION, TABLES, arrow_schema, kind_matches
+from recommender.schema import SCHEMA_VERSION, TABLES, Table, arrow_schema, kind_matches
 from recommender.validation import validate_frames
 
 MANIFEST = "manifest.json"
@@ -74,11 +74,16 @@ class Dataset:
         """The dataset's ``(start, end)`` time span from the manifest (UTC)."""
         span = self.manifest.get("time_span") or {}
         try:
-            return pd.Timestamp(span["start"]), pd.Timestamp(span["end"])
+            start, end = _utc(span["start"]), _utc(span["end"])
         except (KeyError, TypeError, ValueError) as exc:
             raise DatasetError(
                 "manifest.json has no valid time_span {start, end}", table="manifest"
             ) from exc
+        if pd.isna(start) or pd.isna(end) or start > end:
+            raise DatasetError(
+                f"manifest.json has no valid time_span {{start, end}}: {span}", table="manifest"
+            )
+        return start, end
 
     @property
     def checksum(self) -> str:
@@ -109,6 +114,8 @@ class Dataset:
         if not root.is_dir():
             raise DatasetError(f"dataset directory {str(root)!r} does not exist")
         manifest = _read_manifest(root)
+        if validate:
+            _verify_checksums(root, manifest)
         frames: dict[str, pd.DataFrame | None] = {}
         for name, spec in TABLES.items():
             file = root / f"{name}.parquet"
@@ -130,7 +137,6 @@ class Dataset:
                 ground_truth[file.stem] = _read_parquet(file, f"ground_truth/{file.stem}")
         dataset = cls(**frames, ground_truth=ground_truth, manifest=manifest)
         if validate:
-            _verify_checksums(root, manifest)
             dataset.validate()
         return dataset
 
@@ -173,6 +179,11 @@ class Dataset:
 
 
 # ---------------------------------------------------------------------- helpers
+def _utc(value: Any) -> pd.Timestamp:
+    ts = pd.Timestamp(value)
+    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+
+
 def _read_manifest(root: Path) -> dict[str, Any]:
     file = root / MANIFEST
     if not file.exists():
@@ -193,11 +204,33 @@ def _read_manifest(root: Path) -> dict[str, Any]:
     return manifest
 
 
+def table_to_frame(table: pa.Table, spec: Table) -> pd.DataFrame:
+    """Arrow to pandas the contract's way.
+
+    List columns and nullable id columns stay Arrow-backed (``pd.ArrowDtype``): ids keep
+    their exact int64 values next to nulls, and millions of short lists do not become
+    millions of Python objects. Everything else converts to plain numpy-backed columns.
+    """
+    arrow_backed = {
+        c.name for c in spec.columns if c.kind.startswith("list") or (c.nullable and c.kind == "int")
+    }
+    columns = {}
+    for name in table.column_names:
+        column = table.column(name)
+        if name in arrow_backed:
+            columns[name] = pd.Series(pd.arrays.ArrowExtensionArray(column), name=name)
+        else:
+            columns[name] = column.to_pandas()
+    return pd.DataFrame(columns, index=pd.RangeIndex(table.num_rows))
+
+
 def _read_parquet(file: Path, table: str) -> pd.DataFrame:
     try:
         return pq.read_table(file).to_pandas()
     except (pa.ArrowException, OSError) as exc:
-        raise DatasetError(f"{file.name} is not a readable Parquet file: {exc}", table=table) from exc
+        raise DatasetError(
+            f"{file.name} is not a readable Parquet file: {exc}", table=table
+        ) from exc
 
 
 def _read_table(file: Path, name: str) -> pd.DataFrame:
@@ -205,7 +238,9 @@ def _read_table(file: Path, name: str) -> pd.DataFrame:
     try:
         table = pq.read_table(file)
     except (pa.ArrowException, OSError) as exc:
-        raise DatasetError(f"{file.name} is not a readable Parquet file: {exc}", table=name) from exc
+        raise DatasetError(
+            f"{file.name} is not a readable Parquet file: {exc}", table=name
+        ) from exc
     present = set(table.column_names)
     for column in spec.columns:
         if column.name not in present:
@@ -236,7 +271,7 @@ def _read_table(file: Path, name: str) -> pd.DataFrame:
                     column=column.name,
                 ) from exc
             table = table.set_column(index, pa.field(column.name, wanted), current)
-    return table.to_pandas()
+    return table_to_frame(table, spec)
 
 
 def _write_table(frame: pd.DataFrame, file: Path, name: str | None) -> dict[str, Any]:
@@ -277,11 +312,20 @@ def _verify_checksums(root: Path, manifest: dict[str, Any]) -> None:
         table = rel.removesuffix(".parquet")
         if not file.exists():
             raise DatasetError(f"missing file {rel} (listed in {MANIFEST})", table=table)
-        if _sha256(file) != meta.get("sha256"):
+        if _sha256(file) != (meta.get("sha256") if isinstance(meta, dict) else None):
             raise DatasetError(
                 f"{rel} does not match its SHA-256 in {MANIFEST}: the file was changed",
                 table=table,
             )
+    # Every file that load reads must be covered, or a table added later goes unchecked.
+    read = [f"{name}.parquet" for name in TABLES if (root / f"{name}.parquet").exists()]
+    read += [f"{GROUND_TRUTH_DIR}/{f.name}" for f in (root / GROUND_TRUTH_DIR).glob("*.parquet")]
+    unlisted = [rel for rel in read if rel not in files]
+    if unlisted:
+        raise DatasetError(
+            f"{unlisted[0]} is not listed in {MANIFEST}: it was added after saving",
+            table=unlisted[0].removesuffix(".parquet"),
+        )
 
 
 def _fsync_tree(root: Path) -> None:

@@ -43,3 +43,8 @@ class UnknownIdError(LookupError):
         self.ids = ids
         shown = ", ".join(str(i) for i in ids[:5]) + (" ..." if len(ids) > 5 else "")
         super().__init__(f"unknown {kind} id{'s' if len(ids) > 1 else ''}: {shown}")
+
+    def __reduce__(self) -> tuple:
+        # The default rebuilds from ``self.args`` (the message), which does not fit __init__;
+        # errors raised in worker processes (Dask, multiprocessing) must survive pickling.
+        return type(self), (self.kind, self.ids)

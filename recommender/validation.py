@@ -38,7 +38,9 @@ def validate_frames(
                 raise DatasetError(
                     f"references table {ref_table!r}, which is missing", table=name, column=column
                 )
-            _check_foreign_key(frame, name, column, ref[ref_column].to_numpy(), ref_table, ref_column)
+            _check_foreign_key(
+                frame, name, column, ref[ref_column].to_numpy(), ref_table, ref_column
+            )
     follows = frames["follows"]
     _fail_rows(
         follows["follower_id"].to_numpy() == follows["followee_id"].to_numpy(),
@@ -52,8 +54,14 @@ def validate_frames(
 
 def _offending(mask: np.ndarray, values: pd.Series) -> str:
     rows = np.flatnonzero(mask)[:SHOWN_ROWS]
-    shown = ", ".join(f"{int(r)}: {values.iloc[r]!r}" for r in rows)
+    shown = ", ".join(f"{int(r)}: {_shown(values.iloc[r])}" for r in rows)
     return f"(rows {shown}{', ...' if mask.sum() > SHOWN_ROWS else ''})"
+
+
+def _shown(value: object) -> str:
+    # str, not repr: numpy 2 reprs scalars as np.int64(999), and a Timestamp past year 9999
+    # cannot be repr'd at all. Strings keep their quotes so '' and ' x' stay visible.
+    return repr(value) if isinstance(value, str) else str(value)
 
 
 def _fail_rows(mask: np.ndarray, values: pd.Series, what: str, *, table: str, column: str) -> None:
@@ -74,10 +82,19 @@ def _check_columns(frame: pd.DataFrame, spec: Table) -> None:
         if column.name not in frame.columns:
             raise DatasetError("missing column", table=spec.name, column=column.name)
         values = frame[column.name]
-        _check_dtype(values, spec.name, column)
         null = values.isna().to_numpy()
         if not column.nullable:
             _fail_rows(null, values, "a null value", table=spec.name, column=column.name)
+        _check_dtype(values, spec.name, column)
+        if column.kind == "int" and pd.api.types.is_float_dtype(values.dtype):
+            arr = values.to_numpy(dtype=float, na_value=np.nan)
+            _fail_rows(
+                ~null & (arr != np.floor(arr)),
+                values,
+                "a non-integer value",
+                table=spec.name,
+                column=column.name,
+            )
         if column.kind in ("float",):
             arr = values.to_numpy(dtype=float, na_value=np.nan)
             _fail_rows(
@@ -108,19 +125,24 @@ def _check_columns(frame: pd.DataFrame, spec: Table) -> None:
 def _check_dtype(values: pd.Series, table: str, column: Column) -> None:
     dtype = values.dtype
     ok = {
-        "int": lambda: pd.api.types.is_integer_dtype(dtype)
-        or (column.nullable and pd.api.types.is_float_dtype(dtype)),
-        "float": lambda: pd.api.types.is_float_dtype(dtype)
-        or pd.api.types.is_integer_dtype(dtype),
+        "int": lambda: (
+            pd.api.types.is_integer_dtype(dtype)
+            or (column.nullable and pd.api.types.is_float_dtype(dtype))
+        ),
+        "float": lambda: pd.api.types.is_float_dtype(dtype) or pd.api.types.is_integer_dtype(dtype),
         "bool": lambda: pd.api.types.is_bool_dtype(dtype),
-        "str": lambda: pd.api.types.is_string_dtype(dtype) or dtype == object,
-        "ts": lambda: isinstance(dtype, pd.DatetimeTZDtype)
-        or (hasattr(dtype, "pyarrow_dtype") and "timestamp" in str(dtype)),
-        "list_str": lambda: dtype == object or "list" in str(dtype),
-        "list_int": lambda: dtype == object or "list" in str(dtype),
+        "str": lambda: pd.api.types.is_string_dtype(dtype) or pd.api.types.is_object_dtype(dtype),
+        "ts": lambda: (
+            isinstance(dtype, pd.DatetimeTZDtype)
+            or (hasattr(dtype, "pyarrow_dtype") and "timestamp" in str(dtype))
+        ),
+        "list_str": lambda: pd.api.types.is_object_dtype(dtype) or "list" in str(dtype),
+        "list_int": lambda: pd.api.types.is_object_dtype(dtype) or "list" in str(dtype),
     }[column.kind]()
     if not ok:
-        raise DatasetError(f"wrong type {dtype} for a {column.kind} column", table=table, column=column.name)
+        raise DatasetError(
+            f"wrong type {dtype} for a {column.kind} column", table=table, column=column.name
+        )
 
 
 def _check_key(frame: pd.DataFrame, spec: Table) -> None:
@@ -149,10 +171,11 @@ def _check_key(frame: pd.DataFrame, spec: Table) -> None:
 
 def _report_duplicates(dup: np.ndarray, frame: pd.DataFrame, spec: Table) -> None:
     if dup.any():
-        shown = frame[list(spec.key)].astype(str).agg("/".join, axis=1) if len(spec.key) > 1 else frame[spec.key[0]]
-        _fail_rows(
-            dup, shown, "a duplicate key", table=spec.name, column="/".join(spec.key)
-        )
+        shown = frame[spec.key[0]]
+        if len(spec.key) > 1:
+            others = [frame[c].astype(str) for c in spec.key[1:]]
+            shown = shown.astype(str).str.cat(others, sep="/")
+        _fail_rows(dup, shown, "a duplicate key", table=spec.name, column="/".join(spec.key))
 
 
 def _check_foreign_key(
@@ -165,16 +188,13 @@ def _check_foreign_key(
 ) -> None:
     values = frame[column]
     present = values.notna().to_numpy()
-    ids = values.to_numpy(dtype=float if not present.all() else np.int64, na_value=np.nan)
-    ids = ids[present].astype(np.int64) if not present.all() else ids
+    ids = values[present].to_numpy(dtype=np.int64)
     known = _isin(ids, ref_values.astype(np.int64))
     if known.all():
         return
     mask = np.zeros(len(values), dtype=bool)
     mask[np.flatnonzero(present)[~known]] = True
-    _fail_rows(
-        mask, values, f"an unknown {ref_table}.{ref_column}", table=table, column=column
-    )
+    _fail_rows(mask, values, f"an unknown {ref_table}.{ref_column}", table=table, column=column)
 
 
 def _isin(values: np.ndarray, reference: np.ndarray) -> np.ndarray:
@@ -194,26 +214,27 @@ def _isin(values: np.ndarray, reference: np.ndarray) -> np.ndarray:
     return np.isin(values, reference)
 
 
-def _check_time_span(frames: dict[str, pd.DataFrame], start: pd.Timestamp, end: pd.Timestamp) -> None:
-    lo = _as_ns(start)
-    hi = _as_ns(end)
+def _check_time_span(
+    frames: dict[str, pd.DataFrame], start: pd.Timestamp, end: pd.Timestamp
+) -> None:
+    # Compare as timestamps in each column's own unit: converting to datetime64[ns] first
+    # overflows silently for dates after 2262 and can land them inside the span.
+    lo = _as_utc(start)
+    hi = _as_utc(end)
     for name, column in TIMESTAMP_COLUMNS.items():
         frame = frames.get(name)
         if frame is None:
             continue
         values = frame[column]
-        ns = values.to_numpy(dtype="datetime64[ns]").astype(np.int64) if len(values) else np.zeros(0, np.int64)
         _fail_rows(
-            (ns < lo) | (ns > hi),
+            ((values < lo) | (values > hi)).to_numpy(dtype=bool),
             values,
-            f"a timestamp outside the dataset's time span {start.isoformat()} .. {end.isoformat()}",
+            f"a timestamp outside the dataset's time span {lo.isoformat()} .. {hi.isoformat()}",
             table=name,
             column=column,
         )
 
 
-def _as_ns(ts: pd.Timestamp) -> int:
+def _as_utc(ts: pd.Timestamp) -> pd.Timestamp:
     ts = pd.Timestamp(ts)
-    if ts.tzinfo is None:
-        ts = ts.tz_localize("UTC")
-    return int(ts.tz_convert("UTC").as_unit("ns").value)
+    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
