@@ -58,8 +58,8 @@ class World:
     event_leaf_table: np.ndarray = field(init=False)
     event_leaf_len: np.ndarray = field(init=False)
     event_leaf_mask: np.ndarray = field(init=False)
-    interest_keys: np.ndarray = field(init=False)
-    interest_key_weight: np.ndarray = field(init=False)
+    interest_leaf_pad: np.ndarray = field(init=False)
+    interest_weight_pad: np.ndarray = field(init=False)
     mean_in_degree: float = field(init=False)
 
     def __post_init__(self) -> None:
@@ -71,10 +71,16 @@ class World:
         self.event_leaf_mask = np.zeros((len(v.events), v.n_leaves), dtype=bool)
         for e, leaves in enumerate(v.event_leaves):
             self.event_leaf_mask[e, leaves] = True
-        keys = u.interest_keys(v.n_leaves)
-        order = np.argsort(keys)
-        self.interest_keys = keys[order]
-        self.interest_key_weight = u.interest_weight[order]
+        # Interests padded to a fixed width: a vectorised row compare finds a person's
+        # weight for a leaf faster than a search over millions of (user, leaf) keys.
+        counts = np.diff(u.interest_indptr)
+        width = int(counts.max()) if len(counts) else 1
+        self.interest_leaf_pad = np.full((u.n, width), -1, dtype=np.int16)
+        self.interest_weight_pad = np.zeros((u.n, width), dtype=np.float32)
+        rows = np.repeat(np.arange(u.n), counts)
+        cols = np.arange(len(rows)) - u.interest_indptr[rows]
+        self.interest_leaf_pad[rows, cols] = u.interest_leaf
+        self.interest_weight_pad[rows, cols] = u.interest_weight
         self.mean_in_degree = max(self.graph.n_edges / u.n, 1.0)
 
     def in_event(self, user: np.ndarray, day_start: int) -> np.ndarray:
@@ -84,9 +90,9 @@ class World:
 
     def interest_match(self, user: np.ndarray, product: np.ndarray) -> np.ndarray:
         """The person's latent interest weight in the product's category leaf (0 if none)."""
-        keys = user * self.vocab.n_leaves + self.catalogue.leaf[product]
-        pos = np.minimum(np.searchsorted(self.interest_keys, keys), len(self.interest_keys) - 1)
-        return np.where(self.interest_keys[pos] == keys, self.interest_key_weight[pos], 0.0)
+        leaf = self.catalogue.leaf[product].astype(np.int16)
+        hit = self.interest_leaf_pad[user] == leaf[:, None]
+        return (self.interest_weight_pad[user] * hit).sum(axis=1).astype(np.float64)
 
 
 @dataclass
@@ -156,7 +162,12 @@ def _views_from_purchases(world, yesterday, day_start, day_end, rng) -> Views:
     buyer, product, post = buyer[shared], product[shared], post[shared]
     cfg = world.config
     reach = np.where(post >= 0, cfg.friend_reach + cfg.showoff_reach, cfg.friend_reach)
-    rate = np.minimum(reach / world.mean_in_degree, 1.0)
+    # Reach grows with the square root of the buyer's following, so a KOL's purchase is seen
+    # by many more people, but each purchase leads to well under one more on average (the
+    # cascade dies out rather than exploding).
+    in_deg = world.graph.in_indptr[buyer + 1] - world.graph.in_indptr[buyer]
+    expected = reach * np.sqrt(np.maximum(in_deg, 1) / world.mean_in_degree)
+    rate = np.minimum(expected / np.maximum(in_deg, 1), 1.0)
     start = np.full(len(buyer), day_start, dtype=np.int64)
     return pushed_views(world, buyer, product, post, start, rate, FRIENDS, day_end, rng)
 
@@ -228,8 +239,7 @@ def _funnel(world: World, views: Views, day_end: int, rng: np.random.Generator):
     ts = np.concatenate([t[m] for m, t, _ in parts])
     event = np.concatenate([np.full(int(m.sum()), e, dtype=np.int8) for m, _, e in parts])
     via = np.concatenate([views.via_post[m] for m, _, _ in parts])
-    order = np.argsort(ts, kind="stable")
-    events = (user[order], product[order], ts[order], event[order], via[order])
+    events = (user.astype(np.int32), product.astype(np.int32), ts, event, via)
     ts_buy = ts[event == PURCHASE]
     bought = (u[buy], p[buy], ts_buy, views.cause[buy], views.via_post[buy])
     return events, bought
@@ -275,17 +285,33 @@ def _showoffs(world, buyer, product, ts, first_id, day_end, rng):
     }
 
 
-def _interactions_frame(chunks, timeline: Timeline) -> pd.DataFrame:
-    user, product, ts, event, via = (np.concatenate(x) for x in zip(*chunks, strict=True))
+def _interactions_frame(chunks: list, timeline: Timeline) -> pd.DataFrame:
+    """Concatenate the daily chunks column by column, freeing each day's arrays as it goes
+    (the interactions of ``large`` are tens of millions of rows)."""
+    columns = [list(col) for col in zip(*chunks, strict=True)]
+    chunks.clear()
+
+    def take(i: int, dtype=None) -> np.ndarray:
+        parts, columns[i] = columns[i], []
+        out = np.concatenate(parts)
+        del parts
+        return out if dtype is None else out.astype(dtype, copy=False)
+
+    user, product = take(0, np.int64), take(1, np.int64)
+    ts = timeline.to_timestamps(take(2))
+    event = pd.Categorical.from_codes(take(3), EVENTS)
+    via = take(4)
     via_arr = pa.array(via, mask=via < 0, type=pa.int64())
+    del via
     return pd.DataFrame(
         {
-            "user_id": user.astype(np.int64),
-            "product_id": product.astype(np.int64),
-            "event": pd.Categorical.from_codes(event, EVENTS),
-            "ts": timeline.to_timestamps(ts),
+            "user_id": user,
+            "product_id": product,
+            "event": event,
+            "ts": ts,
             "via_post_id": pd.Series(pd.arrays.ArrowExtensionArray(via_arr)),
-        }
+        },
+        copy=False,
     )
 
 

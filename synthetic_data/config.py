@@ -41,12 +41,12 @@ class GeneratorConfig:
     # follow graph
     mean_followees: float = 60.0
     max_followees: int = 2_000
-    out_exponent: float = 2.4
-    in_exponent: float = 2.2
+    out_exponent: float = 2.35
+    in_exponent: float = 2.0
     kol_boost: float = 60.0
     reciprocity: float = 0.09
     homophily: float = 0.5
-    triadic_closure: float = 0.25
+    triadic_closure: float = 0.5
 
     # groups
     groups_per_1000_users: float = 10.0
@@ -59,13 +59,13 @@ class GeneratorConfig:
     # posts
     silent_share: float = 0.57
     posts_per_poster: float = 12.0
-    poster_concentration: float = 2.1
+    poster_concentration: float = 2.5
     repost_share: float = 0.2
     kol_guide_share: float = 0.6
     interest_post_share: float = 0.35
-    hashtag_rate: float = 0.15
+    hashtag_rate: float = 0.1
     mention_rate: float = 0.12
-    interest_link_rate: float = 0.06
+    interest_link_rate: float = 0.2
     life_event_rate: float = 0.25
     life_event_days: int = 14
 
@@ -76,10 +76,10 @@ class GeneratorConfig:
     interest_strength: float = 3.0
     influence_strength: float = 1.0
     friend_reach: float = 4.0
-    kol_exposure: float = 0.02
+    kol_exposure: float = 0.03
     kol_influence: float = 0.6
-    showoff_rate: float = 0.12
-    showoff_reach: float = 8.0
+    showoff_rate: float = 0.2
+    showoff_reach: float = 15.0
     price_sensitivity: float = 1.0
     life_event_focus: float = 0.5
 
@@ -115,10 +115,10 @@ PRESETS: dict[str, dict[str, Any]] = {
         "n_users": 1_000_000,
         "n_products": 200_000,
         "n_days": 30,
-        "mean_followees": 50.0,
+        "mean_followees": 53.0,
         "kol_share": 0.001,
-        "posts_per_poster": 11.0,
-        "views_per_user_day": 1.5,
+        "posts_per_poster": 14.5,
+        "views_per_user_day": 1.34,
         "groups_per_1000_users": 2.0,
         "memberships_per_user": 0.3,
     },

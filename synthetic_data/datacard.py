@@ -29,9 +29,10 @@ from rich.table import Table
 from recommender.dataset import Dataset
 from recommender.errors import DatasetError
 from synthetic_data.datacard_graph import N_WEDGE_SAMPLES
-from synthetic_data.datacard_plots import PLOT_FILES, PLOT_TITLES, TAOBAO_MIX, write_plots
+from synthetic_data.datacard_plots import PLOT_FILES, PLOT_TITLES, write_plots
 from synthetic_data.datacard_stats import (
     STAT_DESCRIPTIONS,
+    TAOBAO_MIX,
     Stat,
     compute_statistics,
     measure,
@@ -98,7 +99,7 @@ TARGETS: list[Target] = [
            (1.8, 2.6), "Kwak et al. 2010"),
     Target("powerlaw_alpha_out", "power-law exponent out-degree", "2.3–2.5 (accept 2.0–2.8)",
            (2.0, 2.8), "Kwak et al. 2010 (out 2.276)"),
-    Target("clustering_vs_random", "clustering vs a random graph of the same degrees",
+    Target("clustering_vs_random", "average clustering vs a random graph, same degrees",
            "far above random (≥ 3×)", (3.0, math.inf), "Watts & Strogatz 1998; Newman 2003"),
     Target("share_silent_accounts", "accounts that never post", "≈ 57 % (0.45–0.70)",
            (0.45, 0.70), "Fu & Chau, PLOS ONE 2013"),
@@ -140,11 +141,13 @@ def format_value(value: Stat) -> str:
 
 def _measured_text(target: Target, stats: dict[str, Stat]) -> str:
     value = format_value(stats.get(target.key))
-    if target.key == "clustering_vs_random" and stats.get("global_clustering") is not None:
+    if target.key == "clustering_vs_random" and stats.get("avg_clustering") is not None:
         how = "sampled" if stats.get("global_clustering_sampled") else "exact"
         return (
-            f"{value}× (C = {format_value(stats['global_clustering'])} {how}; "
-            f"random graph {format_value(stats['global_clustering_random'])})"
+            f"{value}× (average local C = {format_value(stats['avg_clustering'])}; random "
+            f"graph {format_value(stats['avg_clustering_random'])}; transitivity "
+            f"{format_value(stats['global_clustering'])} {how} vs random "
+            f"{format_value(stats['global_clustering_random'])})"
         )
     if target.key.startswith("powerlaw_alpha_"):
         k_min = stats.get(target.key.replace("alpha", "kmin"))
@@ -158,11 +161,12 @@ def _verdict(ok: bool | None) -> str:
 
 
 def _describe(dataset: Dataset, name: str | None) -> list[str]:
+    """Title and provenance lines from the manifest."""
     manifest = dataset.manifest
     generator = manifest.get("generator")
     if isinstance(generator, dict):
         generator = " ".join(str(v) for k, v in generator.items() if k in ("name", "version"))
-    lines = [f"- dataset: {name or manifest.get('name') or 'unnamed'}"]
+    lines = [f"# Data card: {name or manifest.get('name') or 'unnamed dataset'}", ""]
     if generator:
         lines.append(f"- generator: {generator}")
     for key in ("preset", "seed", "schema_version"):
@@ -193,9 +197,10 @@ otherwise estimated from {samples:,} sampled wedges. Its random baseline is meas
 same way on configuration-model graphs with the same degree sequence (stubs matched at
 random, multi-edges erased); the closed form (<k^2>-<k>)^2 / (<k>^3 n) is listed too, but
 it assumes no hub beyond sqrt(<k> n) and overshoots badly on follow graphs with KOLs, so
-the comparison uses the measured baseline. The event mix is taken
-over view, cart, favorite and purchase only ('click' has no Taobao counterpart). Cascade
-sizes count every post in a repost tree, the original included (size 1 = never reposted).
+the comparison uses the measured baseline. An exponent far above 3 means the tail is not
+heavy at all (a capped friend list, say). The event mix is taken over view, cart, favorite
+and purchase only ('click' has no Taobao counterpart). Cascade sizes count every post in a
+repost tree, the original included (size 1 = never reposted).
 """
 
 
@@ -208,7 +213,7 @@ def render_markdown(
 ) -> str:
     """The card as Markdown; ``plots`` maps plot name -> PNG path (linked by file name)."""
     verdicts = check_targets(stats)
-    out = ["# Data card", "", *_describe(dataset, name), "", "## Size", ""]
+    out = [*_describe(dataset, name), "", "## Size", ""]
     out += ["| table | rows |", "|---|---:|"]
     out += [f"| {table} | {rows:,} |" for table, rows in _row_counts(dataset)]
     out += ["", "## Against published measurements", ""]

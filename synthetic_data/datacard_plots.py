@@ -14,13 +14,10 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from synthetic_data.datacard_graph import PowerLawFit, power_law_ccdf
-from synthetic_data.datacard_stats import TAOBAO_EVENTS, Measurements
+from synthetic_data.datacard_stats import TAOBAO_EVENTS, TAOBAO_MIX, Measurements
 
 FIGSIZE = (8, 5)
 DPI = 100
-
-TAOBAO_MIX: dict[str, float] = {"view": 0.896, "cart": 0.055, "favorite": 0.029, "purchase": 0.020}
-"""Taobao UserBehavior (Tianchi) event mix over view/cart/favorite/purchase."""
 
 PLOT_FILES: dict[str, str] = {
     "degrees": "data_card_degrees.png",

@@ -31,6 +31,9 @@ Stat = float | int | bool | str | None
 TAOBAO_EVENTS: tuple[str, ...] = ("view", "cart", "favorite", "purchase")
 """The events of the Taobao UserBehavior log; the comparable mix is taken over these."""
 
+TAOBAO_MIX: dict[str, float] = {"view": 0.896, "cart": 0.055, "favorite": 0.029, "purchase": 0.020}
+"""Taobao UserBehavior (Tianchi) event mix over view/cart/favorite/purchase."""
+
 STAT_DESCRIPTIONS: dict[str, str] = {
     # sizes
     "n_users": "users",
@@ -59,7 +62,12 @@ STAT_DESCRIPTIONS: dict[str, str] = {
     "global_clustering_random": "transitivity of configuration-model graphs with the same degrees",
     "global_clustering_random_formula": "(<k^2>-<k>)^2 / (<k>^3 n): the closed form of the "
     "above, valid only without hubs beyond sqrt(<k> n)",
-    "clustering_vs_random": "global_clustering / global_clustering_random",
+    "transitivity_vs_random": "global_clustering / global_clustering_random",
+    "avg_clustering": "average local clustering (Watts-Strogatz) over nodes of degree >= 2, "
+    "sampled",
+    "avg_clustering_random": "average local clustering of a configuration-model graph with "
+    "the same degrees",
+    "clustering_vs_random": "avg_clustering / avg_clustering_random",
     # posts
     "share_silent_accounts": "share of users who never posted",
     "share_posts_top10pct_posters": "share of posts written by the top 10 % of posters",
@@ -195,7 +203,11 @@ def _graph_stats(dataset: Dataset, user_ids: np.ndarray, m: Measurements, rng: A
     s["global_clustering_random_formula"] = clustering.random_formula
     s["global_clustering_sampled"] = clustering.sampled
     if clustering.value is not None and clustering.random_baseline:
-        s["clustering_vs_random"] = clustering.value / clustering.random_baseline
+        s["transitivity_vs_random"] = clustering.value / clustering.random_baseline
+    s["avg_clustering"] = clustering.average
+    s["avg_clustering_random"] = clustering.average_random
+    if clustering.average is not None and clustering.average_random:
+        s["clustering_vs_random"] = clustering.average / clustering.average_random
 
 
 def _post_stats(dataset: Dataset, user_ids: np.ndarray, m: Measurements) -> np.ndarray:

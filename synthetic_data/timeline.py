@@ -35,8 +35,8 @@ class Timeline:
 
     def to_timestamps(self, us: np.ndarray) -> pd.Series:
         """Microseconds since the epoch as a ``datetime64[us, UTC]`` series."""
-        values = np.asarray(us, dtype=np.int64).astype("datetime64[us]")
-        return pd.Series(values).dt.tz_localize("UTC")
+        values = np.asarray(us, dtype=np.int64).view("datetime64[us]")
+        return pd.Series(pd.DatetimeIndex(values, copy=False).tz_localize("UTC"), copy=False)
 
     def span(self) -> dict[str, str]:
         """The manifest's ``time_span``: from the earliest signup to the period's end."""

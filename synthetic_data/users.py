@@ -44,11 +44,6 @@ class Users:
     def n(self) -> int:
         return len(self.gender)
 
-    def interest_keys(self, n_leaves: int) -> np.ndarray:
-        """Sorted ``user * n_leaves + leaf`` keys of every (user, interest) pair."""
-        users = np.repeat(np.arange(self.n), np.diff(self.interest_indptr))
-        return users * n_leaves + self.interest_leaf
-
 
 def make_users(
     config: GeneratorConfig, vocab: Vocabulary, timeline: Timeline, *, rng: np.random.Generator
