@@ -1,0 +1,175 @@
+"""The surface every recommender shares: candidate sources and the hybrid alike.
+
+A model implements two hooks in index space — :meth:`Recommender._fit` and
+:meth:`Recommender._score` (scores of every item for a batch of users) — and optionally
+:meth:`Recommender._explain`. The base class gives the whole public surface on raw ids:
+``fit(dataset)``, batch-first ``recommend(user_ids, k=10, ...) -> DataFrame`` with business
+filters as parameters, ``candidates`` for a two-stage ranker, and reasons for every item.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator
+from sklearn.utils.validation import check_is_fitted
+
+from recommender.data import TrainingData, as_training_data
+from recommender.metrics import top_k
+
+BATCH_CELLS = 1 << 24
+"""Score cells (users × items) computed at once when ranking a batch of users."""
+
+
+@dataclass
+class Reason:
+    """Why an item is recommended: a type, the evidence, and a sentence a person can read.
+
+    Types: ``friends_purchased``, ``friends_engaged``, ``friends_posted``, ``kol_pick``,
+    ``post_match``, ``similar_to_purchased``, ``collaborative``, ``trending_in_segment``,
+    ``trending``.
+    """
+
+    type: str
+    text: str
+    evidence: dict[str, Any] = field(default_factory=dict)
+    source: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class Recommender(BaseEstimator):
+    """Base class: hyperparameters as keyword-only ``__init__`` arguments (stored as given,
+    validated in ``fit``); learned state in attributes ending with ``_``."""
+
+    #: Name used in reasons, reports and the hybrid's feature names.
+    source_name: str = "base"
+
+    # ------------------------------------------------------------------ hooks
+    def _fit(self, data: TrainingData) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _score(self, users: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
+        """Scores of every item for each user index: float32 array (len(users), n_items).
+
+        ``-inf`` (or NaN) means "cannot recommend"; any finite score ranks.
+        """
+        raise NotImplementedError
+
+    def _explain(self, user: int, items: np.ndarray) -> list[list[Reason]]:
+        """Reasons for each item recommended to one user (index space)."""
+        return [[] for _ in items]
+
+    # ----------------------------------------------------------------- public
+    def fit(self, data, *, until=None) -> Recommender:
+        """Learn from a :class:`~recommender.dataset.Dataset` (or :class:`TrainingData`)
+        as seen before ``until``. Returns ``self``."""
+        data = as_training_data(data, until)
+        self.data_ = data
+        self.users_ = data.users
+        self.items_ = data.items
+        self._fit(data)
+        return self
+
+    def score(self, user_ids) -> np.ndarray:
+        """Scores of every product for each raw user id (rows follow ``user_ids``)."""
+        check_is_fitted(self, "data_")
+        return self._score(self.users_.lookup(user_ids))
+
+    def candidates(
+        self, users: np.ndarray, n: int, *, exclude=None, blocked: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top-``n`` item indices and their scores per user index (``-1`` pads).
+
+        ``exclude`` is a sparse (len(users), n_items) mask of per-user exclusions (e.g. past
+        purchases); ``blocked`` a boolean mask of items excluded for everyone (filters).
+        """
+        check_is_fitted(self, "data_")
+        users = np.asarray(users, dtype=np.int64)
+        items = np.full((len(users), n), -1, dtype=np.int64)
+        scores = np.full((len(users), n), -np.inf, dtype=np.float32)
+        step = max(1, BATCH_CELLS // max(self.data_.n_items, 1))
+        for start in range(0, len(users), step):
+            block = users[start : start + step]
+            s = np.asarray(self._score(block), dtype=np.float32)
+            s[~np.isfinite(s)] = -np.inf
+            if blocked is not None:
+                s[:, blocked] = -np.inf
+            ex = exclude[start : start + len(block)] if exclude is not None else None
+            top = top_k(np.where(np.isfinite(s), s, np.nan), n, exclude=ex)
+            items[start : start + len(block)] = top
+            rows = np.arange(len(block))[:, None]
+            scores[start : start + len(block)] = np.where(
+                top >= 0, s[rows, np.maximum(top, 0)], -np.inf
+            )
+        return items, scores
+
+    def recommend(
+        self,
+        user_ids,
+        k: int = 10,
+        *,
+        exclude_purchased: bool = True,
+        exclude_items=None,
+        categories: list[str] | None = None,
+        min_price: float | None = None,
+        max_price: float | None = None,
+        explain: bool = True,
+    ) -> pd.DataFrame:
+        """Top-``k`` products for each user: columns user_id, rank, product_id, score,
+        source, reasons (list of dicts). Unknown user ids raise ``UnknownIdError``."""
+        check_is_fitted(self, "data_")
+        if k < 1:
+            raise ValueError(f"k == {k}, must be >= 1.")
+        users = self.users_.lookup(np.atleast_1d(user_ids))
+        blocked = self._blocked_items(exclude_items, categories, min_price, max_price)
+        exclude = self.data_.purchased[users] if exclude_purchased else None
+        items, scores = self.candidates(users, k, exclude=exclude, blocked=blocked)
+        rows = []
+        for row, u in enumerate(users):
+            valid = items[row] >= 0
+            chosen = items[row][valid]
+            reasons = self._explain(int(u), chosen) if explain else [[] for _ in chosen]
+            for rank, (item, score, why) in enumerate(
+                zip(chosen, scores[row][valid], reasons, strict=True), start=1
+            ):
+                rows.append(
+                    {
+                        "user_id": int(self.users_.raw(u)),
+                        "rank": rank,
+                        "product_id": int(self.items_.raw(item)),
+                        "score": float(score),
+                        "source": self.source_name,
+                        "reasons": [r.to_dict() for r in why],
+                    }
+                )
+        columns = ["user_id", "rank", "product_id", "score", "source", "reasons"]
+        return pd.DataFrame(rows, columns=columns)
+
+    # ---------------------------------------------------------------- helpers
+    def _blocked_items(self, exclude_items, categories, lo, hi) -> np.ndarray | None:
+        """Items no one may get under these filters (None when nothing is filtered)."""
+        data = self.data_
+        blocked = np.zeros(data.n_items, dtype=bool)
+        products = data.dataset.products
+        if exclude_items is not None and len(exclude_items):
+            idx = self.items_.lookup(np.asarray(exclude_items), missing="ignore")
+            blocked[idx[idx >= 0]] = True
+        if categories:
+            paths = products["category_path"].astype(str).to_numpy().astype(str)
+            ok = np.zeros(data.n_items, dtype=bool)
+            for c in categories:
+                ok |= (paths == c) | np.char.startswith(paths, c.rstrip("/") + "/")
+            blocked |= ~ok
+        if lo is not None or hi is not None:
+            price = products["price"].to_numpy(dtype=float, na_value=np.nan)
+            with np.errstate(invalid="ignore"):
+                if lo is not None:
+                    blocked |= ~(price >= lo)
+                if hi is not None:
+                    blocked |= ~(price <= hi)
+        return blocked if blocked.any() else None

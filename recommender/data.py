@@ -1,0 +1,180 @@
+"""Training data in index space: a :class:`Dataset` seen up to a cut-off time.
+
+Raw ids are mapped to dense indices once, at the edge (:class:`IdIndex`); every model works
+on the sparse matrices of :class:`TrainingData`. Building it once and handing it to every
+source (``source.fit(data)``) avoids re-reading the dataset per source.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from recommender.dataset import Dataset
+from recommender.errors import UnknownIdError
+
+EVENT_WEIGHTS: dict[str, float] = {
+    "view": 1.0,
+    "click": 1.5,
+    "favorite": 4.0,
+    "cart": 5.0,
+    "purchase": 10.0,
+}
+"""Default strength of each funnel event as implicit feedback."""
+
+
+class IdIndex:
+    """A bijection between raw int64 ids and dense indices ``0 .. n - 1``."""
+
+    def __init__(self, ids: np.ndarray, kind: str) -> None:
+        self.ids = np.asarray(ids, dtype=np.int64)
+        self.kind = kind
+        self._sorted = np.argsort(self.ids, kind="stable")
+        self._sorted_ids = self.ids[self._sorted]
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def lookup(self, raw: np.ndarray | list[int] | int, *, missing: str = "raise") -> np.ndarray:
+        """Dense indices of raw ids; ``missing="raise"`` raises :class:`UnknownIdError`,
+        ``missing="ignore"`` returns -1 for unknown ids."""
+        raw = np.atleast_1d(np.asarray(raw, dtype=np.int64))
+        if len(self.ids) == 0:
+            found = np.zeros(len(raw), dtype=bool)
+            out = np.full(len(raw), -1, dtype=np.int64)
+        else:
+            pos = np.minimum(np.searchsorted(self._sorted_ids, raw), len(self.ids) - 1)
+            found = self._sorted_ids[pos] == raw
+            out = np.where(found, self._sorted[pos], -1).astype(np.int64)
+        if missing == "raise" and not found.all():
+            raise UnknownIdError(self.kind, raw[~found].tolist())
+        return out
+
+    def raw(self, index: np.ndarray | int) -> np.ndarray:
+        return self.ids[np.asarray(index)]
+
+
+@dataclass
+class TrainingData:
+    """What models may learn from: the dataset up to ``until`` (exclusive), in index space.
+
+    Attributes
+    ----------
+    user_items : scipy.sparse.csr_array, shape (n_users, n_items)
+        Summed event weights (:data:`EVENT_WEIGHTS`) of each user-item pair.
+    purchased : scipy.sparse.csr_array, shape (n_users, n_items)
+        Purchase counts (what "exclude already purchased" masks).
+    follows : scipy.sparse.csr_array, shape (n_users, n_users)
+        ``follows[u, v] = 1`` when ``u`` follows ``v``.
+    interactions, posts : pandas.DataFrame
+        The raw rows before ``until`` with dense ``u`` / ``i`` index columns added.
+    """
+
+    dataset: Dataset
+    until: pd.Timestamp | None
+    users: IdIndex
+    items: IdIndex
+    user_items: sp.csr_array
+    purchased: sp.csr_array
+    follows: sp.csr_array
+    interactions: pd.DataFrame
+    posts: pd.DataFrame
+    event_weights: dict[str, float] = field(default_factory=lambda: dict(EVENT_WEIGHTS))
+
+    @property
+    def n_users(self) -> int:
+        return len(self.users)
+
+    @property
+    def n_items(self) -> int:
+        return len(self.items)
+
+    @property
+    def now(self) -> pd.Timestamp:
+        """The reference time of recency features: the cut-off, or the data's end."""
+        if self.until is not None:
+            return self.until
+        return self.dataset.time_span[1]
+
+    @classmethod
+    def from_dataset(
+        cls,
+        dataset: Dataset,
+        *,
+        until: pd.Timestamp | str | None = None,
+        event_weights: dict[str, float] | None = None,
+    ) -> TrainingData:
+        """Index ``dataset`` and keep what happened before ``until`` (everything if None).
+
+        A dataset with a fixed split (an ``interactions.split`` column) keeps only its
+        ``train`` rows when ``until`` is None.
+        """
+        weights = dict(EVENT_WEIGHTS if event_weights is None else event_weights)
+        unknown = set(weights) - set(EVENT_WEIGHTS)
+        if unknown:
+            raise ValueError(f"event_weights has unknown events {sorted(unknown)}")
+        until_ts = None if until is None else _utc(until)
+        users = IdIndex(dataset.users["user_id"].to_numpy(np.int64), "user")
+        items = IdIndex(dataset.products["product_id"].to_numpy(np.int64), "product")
+        inter = dataset.interactions
+        posts = dataset.posts
+        if until_ts is not None:
+            inter = inter[inter["ts"] < until_ts]
+            posts = posts[posts["created_ts"] < until_ts]
+        elif "split" in inter.columns:
+            inter = inter[inter["split"].astype(str) == "train"]
+        inter = inter.assign(
+            u=users.lookup(inter["user_id"].to_numpy(np.int64)),
+            i=items.lookup(inter["product_id"].to_numpy(np.int64)),
+        )
+        posts = posts.assign(u=users.lookup(posts["user_id"].to_numpy(np.int64)))
+        shape = (len(users), len(items))
+        w = inter["event"].astype(str).map(weights).fillna(0.0).to_numpy(np.float32)
+        if "weight" in inter.columns and inter["event"].astype(str).eq("purchase").all():
+            # Imported implicit feedback (e.g. listening counts): keep its strength, damped.
+            w = w * np.log1p(inter["weight"].to_numpy(np.float32)).clip(min=1.0)
+        u, i = inter["u"].to_numpy(), inter["i"].to_numpy()
+        user_items = sp.csr_array((w, (u, i)), shape=shape, dtype=np.float32)
+        user_items.sum_duplicates()
+        buy = inter["event"].astype(str).to_numpy() == "purchase"
+        purchased = sp.csr_array(
+            (np.ones(int(buy.sum()), np.float32), (u[buy], i[buy])), shape=shape
+        )
+        purchased.sum_duplicates()
+        f = dataset.follows
+        fu = users.lookup(f["follower_id"].to_numpy(np.int64))
+        fv = users.lookup(f["followee_id"].to_numpy(np.int64))
+        follows = sp.csr_array(
+            (np.ones(len(fu), np.float32), (fu, fv)), shape=(len(users), len(users))
+        )
+        return cls(
+            dataset=dataset,
+            until=until_ts,
+            users=users,
+            items=items,
+            user_items=user_items,
+            purchased=purchased,
+            follows=follows,
+            interactions=inter,
+            posts=posts,
+            event_weights=weights,
+        )
+
+
+def _utc(ts: pd.Timestamp | str) -> pd.Timestamp:
+    ts = pd.Timestamp(ts)
+    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+
+
+def as_training_data(data: Dataset | TrainingData, until=None) -> TrainingData:
+    """Accept either a :class:`Dataset` (indexed here) or ready :class:`TrainingData`."""
+    if isinstance(data, TrainingData):
+        if until is not None and data.until != _utc(until):
+            raise ValueError("until differs from the TrainingData's cut-off")
+        return data
+    if isinstance(data, Dataset):
+        return TrainingData.from_dataset(data, until=until)
+    raise TypeError(f"expected a Dataset or TrainingData, got {type(data).__name__}")
