@@ -153,6 +153,11 @@ class Dataset:
             raise FileExistsError(f"{target} exists and is not empty (use overwrite=True)")
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+        # mkdtemp makes the directory private (0700); a dataset is as readable as any
+        # directory the user creates (0777 less the umask).
+        umask = os.umask(0)
+        os.umask(umask)
+        tmp.chmod(0o777 & ~umask)
         try:
             files = {}
             for name, frame in self.tables():

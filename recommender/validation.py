@@ -131,7 +131,14 @@ def _check_dtype(values: pd.Series, table: str, column: Column) -> None:
         ),
         "float": lambda: pd.api.types.is_float_dtype(dtype) or pd.api.types.is_integer_dtype(dtype),
         "bool": lambda: pd.api.types.is_bool_dtype(dtype),
-        "str": lambda: pd.api.types.is_string_dtype(dtype) or pd.api.types.is_object_dtype(dtype),
+        "str": lambda: (
+            pd.api.types.is_string_dtype(dtype)
+            or pd.api.types.is_object_dtype(dtype)
+            or (
+                isinstance(dtype, pd.CategoricalDtype)
+                and pd.api.types.is_string_dtype(dtype.categories.dtype)
+            )
+        ),
         "ts": lambda: (
             isinstance(dtype, pd.DatetimeTZDtype)
             or (hasattr(dtype, "pyarrow_dtype") and "timestamp" in str(dtype))

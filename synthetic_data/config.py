@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
+import math
 import tomllib
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -74,7 +76,7 @@ class GeneratorConfig:
     popularity_view_share: float = 0.2
     purchase_rate: float = 0.022
     interest_strength: float = 3.0
-    influence_strength: float = 1.0
+    influence_strength: float = 1.5
     friend_reach: float = 4.0
     kol_exposure: float = 0.03
     kol_influence: float = 0.6
@@ -222,6 +224,12 @@ def parse_overrides(pairs: list[str]) -> dict[str, Any]:
 
 def validate_config(config: GeneratorConfig) -> GeneratorConfig:
     """Check every value's range; return the config unchanged or raise :class:`ConfigError`."""
+    for f in fields(config):
+        value = getattr(config, f.name)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(f"{f.name} == {value}, must be a finite number.")
+    if config.n_users < 20:
+        raise ConfigError(f"n_users == {config.n_users}, must be >= 20.")
     for name in PROBABILITIES:
         value = getattr(config, name)
         if not 0.0 <= value <= 1.0:
@@ -249,8 +257,6 @@ def validate_config(config: GeneratorConfig) -> GeneratorConfig:
             f"max_followees == {config.max_followees}, must be >= mean_followees "
             f"({config.mean_followees})."
         )
-    if config.n_users < 20:
-        raise ConfigError(f"n_users == {config.n_users}, must be >= 20.")
     try:
         _start_timestamp(config.start_date)
     except ValueError as exc:
@@ -258,9 +264,7 @@ def validate_config(config: GeneratorConfig) -> GeneratorConfig:
     return config
 
 
-def _start_timestamp(text: str):
-    import datetime as dt
-
+def _start_timestamp(text: str) -> dt.datetime:
     return dt.datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=dt.UTC)
 
 
@@ -298,6 +302,8 @@ def _coerce(key: str, value: Any, type_name: Any) -> Any:
             raise ConfigError(f"{key} == {value!r}, must be a number.")
         return float(value)
     if type_name == "str":
+        if isinstance(value, dt.date):  # a TOML date literal such as 2026-04-01
+            return value.isoformat()
         if not isinstance(value, str):
             raise ConfigError(f"{key} == {value!r}, must be a string.")
         return value

@@ -95,7 +95,9 @@ def pushed_views(world, source, product, post, start_ts, rate, cause, day_end, r
     k = rng.binomial(in_deg, rate)
     rep = np.repeat(np.arange(len(source)), k)
     if len(rep) == 0:
-        return _views(*(np.zeros(0, dtype=np.int64),) * 3, cause)
+        empty = np.zeros(0, dtype=np.int64)
+        no_cause = cause if np.isscalar(cause) else np.asarray(cause)[:0]
+        return _views(empty, empty, empty, no_cause)
     edge = graph.in_edges[
         graph.in_indptr[source[rep]] + np.floor(rng.random(len(rep)) * in_deg[rep]).astype(np.int64)
     ]

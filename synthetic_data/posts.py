@@ -93,9 +93,13 @@ def make_posts(
     )
     repost_of = _repost_parents(users.n, graph, author, created, kind, repost_rng)
     kind[(kind == REPOST) & (repost_of < 0)] = CHATTER
-    has_parent = repost_of >= 0
-    product[has_parent] = product[repost_of[has_parent]]
-    leaf[has_parent] = leaf[repost_of[has_parent]]
+    # A repost shares what the original links: follow each chain to its root first.
+    root = np.arange(len(repost_of))
+    pending = np.flatnonzero(repost_of >= 0)
+    while len(pending):
+        root[pending] = repost_of[root[pending]]
+        pending = pending[repost_of[root[pending]] >= 0]
+    product, leaf = product[root], leaf[root]
     text, hashtags, mentions = write_texts(
         config, vocab, users, graph, catalogue, author, kind, leaf, product, text_rng
     )

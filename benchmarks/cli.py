@@ -1,0 +1,225 @@
+"""``socialcart bench generate``: run the generator benchmark and print its figures.
+
+Exit code 0 when every measured target is met, 1 when one is missed or a measurement
+failed, 2 on bad options. Targets that cannot be measured (networkit absent) are shown as
+skipped, never guessed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+EXIT_MISSED = 1
+EXIT_BAD_INPUT = 2
+
+
+def bench_generate_command(
+    preset: Annotated[str, typer.Option(help="Preset to generate and time.")] = "large",
+    seed: Annotated[int, typer.Option(help="Random seed of every generated dataset.")] = 0,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Keep the generated dataset here (default: a temporary directory)."),
+    ] = None,
+    skip_load: Annotated[
+        bool, typer.Option("--skip-load", help="Skip the load-time figure.")
+    ] = False,
+    load_preset: Annotated[str, typer.Option(help="Preset whose loading is timed.")] = "medium",
+    cache_dir: Annotated[
+        Path, typer.Option(help="Where the load benchmark's dataset is cached.")
+    ] = Path("data/bench"),
+    repeats: Annotated[
+        int, typer.Option(min=1, help="Follow-graph runs per side (ours, networkit); best counts.")
+    ] = 2,
+    json_file: Annotated[
+        Path | None, typer.Option("--json", help="Also write every figure to this JSON file.")
+    ] = None,
+) -> None:
+    """Time and size the generator against its targets (large: <= 120 s, <= 8 GiB)."""
+    from rich.console import Console
+    from rich.markup import escape
+
+    from benchmarks import generate as bench
+    from recommender.errors import DatasetError
+    from synthetic_data.config import ConfigError, make_config
+
+    err = Console(stderr=True)
+    try:
+        for name in (preset, load_preset):
+            make_config(name, seed=seed)
+    except ConfigError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(EXIT_BAD_INPUT) from exc
+    if out is not None and _refuse_out(out):
+        err.print(f"[red]error:[/red] --out {out} is a file or a non-empty non-dataset directory")
+        raise typer.Exit(EXIT_BAD_INPUT)
+
+    report: dict[str, Any] = {"preset": preset, "seed": seed, "load_preset": load_preset}
+    report["machine"] = bench.machine_info()
+    try:
+        with ExitStack() as stack:
+            target = out or Path(stack.enter_context(tempfile.TemporaryDirectory())) / "dataset"
+            with _ProgressView(err, f"generating {preset} in a child process") as hook:
+                report["generation"] = bench.measure_generation(preset, seed, target, hook)
+        with _ProgressView(err, f"follow graph of {preset}: ours vs networkit") as hook:
+            report["follows"] = bench.measure_follow_rate(preset, seed, repeats, hook)
+        report["load"] = None
+        if not skip_load:
+            with _ProgressView(err, f"{load_preset} dataset for the load benchmark") as hook:
+                path = bench.cached_dataset(load_preset, seed, cache_dir, hook)
+            with _ProgressView(err, f"loading {path}") as hook:
+                report["load"] = bench.measure_load(path, hook)
+    except (RuntimeError, DatasetError) as exc:  # a crashed child, an invalid dataset
+        err.print(f"[red]benchmark failed:[/red] {escape(str(exc))}")
+        raise typer.Exit(EXIT_MISSED) from exc
+
+    figures = bench.figures(
+        preset, load_preset, report["generation"], report["follows"], report["load"]
+    )
+    report["load_avg_end"] = os.getloadavg()[0]
+    report["figures"] = {f.key: f.to_dict() for f in figures}
+    report["passed"] = all(f.passed is not False for f in figures)
+    _print_report(Console(), report, figures)
+    if json_file is not None:
+        json_file.write_text(json.dumps(report, indent=2) + "\n")
+    if not report["passed"]:
+        raise typer.Exit(EXIT_MISSED)
+
+
+def _refuse_out(out: Path) -> bool:
+    """Refuse to replace a file, or a non-empty directory that is not a dataset."""
+    if not out.exists():
+        return False
+    if not out.is_dir():
+        return True
+    return any(out.iterdir()) and not (out / "manifest.json").is_file()
+
+
+class _ProgressView:
+    """Shows a benchmark child's ``{stage, advance, total}`` events: a Rich progress display
+    on a terminal, one line per finished stage otherwise (CI logs, pipes)."""
+
+    def __init__(self, console, title: str) -> None:
+        from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+        self._console = console
+        self._title = title
+        self._live = console.is_terminal
+        self._bar = Progress(
+            SpinnerColumn(),
+            TextColumn("[bold]{task.description:<24}"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total}"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+        )
+        self._tasks: dict[str, Any] = {}
+        self._done: dict[str, int] = {}
+
+    def __enter__(self):
+        if self._live:
+            self._bar.start()
+            self._bar.add_task(self._title, total=None)
+        else:
+            self._console.print(f"{self._title}...")
+        return self._on_event
+
+    def __exit__(self, *exc_info) -> None:
+        if self._live:
+            self._bar.stop()
+
+    def _on_event(self, event: dict[str, Any]) -> None:
+        stage, advance, total = event["stage"], event["advance"], event["total"]
+        if self._live:
+            if stage not in self._tasks:
+                self._tasks[stage] = self._bar.add_task(stage, total=total)
+            self._bar.advance(self._tasks[stage], advance)
+            return
+        self._done[stage] = self._done.get(stage, 0) + advance
+        if advance and self._done[stage] == total:
+            self._console.print(f"  {stage}: done")
+
+
+def _print_report(console, report: dict[str, Any], figures) -> None:
+    from rich.table import Table
+
+    table = Table(title="Generator benchmark", title_justify="left")
+    for column in ("figure", "measured", "target", "pass?"):
+        table.add_column(column, no_wrap=True)
+    verdicts = {True: "[green]yes[/green]", False: "[red]NO[/red]", None: "—"}
+    for fig in figures:
+        measured = "not measured" if fig.value is None else _fmt(fig.value, fig.unit)
+        rule = {"<=": "≤", ">=": "≥"}.get(fig.rule or "", "")
+        target = "—" if fig.target is None else f"{rule} {_fmt(fig.target, fig.unit)}"
+        verdict = "skipped" if fig.target is not None and fig.value is None else None
+        table.add_row(fig.label, measured, target, verdict or verdicts[fig.passed])
+    console.print(table)
+    for fig in figures:
+        if fig.note:
+            console.print(f"  {fig.label}: {fig.note}", markup=False, highlight=False)
+    console.print(_stage_table(report))
+    m = report["machine"]
+    console.print(
+        f"machine: {m['cores']} cores ({m['usable_cores']} usable), {m['cpu_model']}, "
+        f"load average {m['load_avg_1min']:.2f} at start, {report['load_avg_end']:.2f} at end; "
+        f"Python {m['python']}, "
+        f"numpy {m['numpy']}, networkit {m['networkit'] or 'not installed'}"
+    )
+    missed = [f.label for f in figures if f.passed is False]
+    skipped = [f.label for f in figures if f.target is not None and f.value is None]
+    if missed:
+        console.print(f"[red]target missed:[/red] {'; '.join(missed)}", highlight=False)
+    else:
+        console.print("[green]every measured target met[/green]")
+    if skipped:
+        console.print(f"[yellow]not measured:[/yellow] {'; '.join(skipped)}", highlight=False)
+
+
+def _stage_table(report: dict[str, Any]):
+    from rich.table import Table
+
+    gen = report["generation"]
+    table = Table(title=f"{report['preset']}: stage times", title_justify="left")
+    table.add_column("stage", no_wrap=True)
+    table.add_column("seconds", justify="right")
+    table.add_column("share", justify="right")
+    total = gen["total_s"]
+    unstaged = gen["generate_s"] - sum(gen["stages"].values())
+    rows = [
+        *gen["stages"].items(),
+        ("outside stages (vocabulary...)", unstaged),
+        ("write Parquet", gen["save_s"]),
+    ]
+    for name, secs in rows:
+        table.add_row(name, _secs(secs), f"{secs / total:.0%}")
+    table.add_section()
+    table.add_row("generate() total", _secs(gen["generate_s"]), f"{gen['generate_s'] / total:.0%}")
+    table.add_row("generate + write", _secs(total), "100%")
+    table.add_row("process wall (with start-up)", _secs(gen["process_wall_s"]), "")
+    return table
+
+
+def _secs(value: float) -> str:
+    return f"{value:.2f}" if value < 10 else f"{value:.1f}"
+
+
+def _fmt(value: float, unit: str) -> str:
+    if unit == "edges/s":
+        return f"{value / 1e6:.2f} M edges/s"
+    if unit == "x":
+        return f"{value:.2f}×"
+    if unit == "GiB":
+        return f"{value:.2f} GiB"
+    return f"{_secs(value)} s"
+
+
+def register(app: typer.Typer, bench_app: typer.Typer) -> None:
+    """Add ``socialcart bench generate``."""
+    bench_app.command("generate")(bench_generate_command)

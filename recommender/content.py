@@ -1,0 +1,455 @@
+"""Content source: what a person writes, matched to what products say.
+
+A person's profile is the sum of the TF-IDF vectors of their most recent posts and reposts
+(a repost counts the text it reposts), hashtags weighing extra and every post decaying
+exponentially with its age at the cut-off. Products are TF-IDF vectors of their title,
+description, category path and brand; a product scores the cosine of the two. English and
+Chinese share one analyzer (:func:`recommender.text.analyze`): Latin words and CJK character
+n-grams, with the idf learned from the catalogue.
+
+A product sharing no term with the profile cannot be recommended (its score is ``-inf``), so
+a person who has written nothing that matches the catalogue gets no recommendations from
+this source and the hybrid falls back to the others.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from numbers import Integral, Real
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import scipy.sparse as sp
+from sklearn.preprocessing import normalize
+from sklearn.utils.validation import check_is_fitted
+
+from recommender.base import Reason, Recommender
+from recommender.data import IdIndex, TrainingData
+from recommender.metrics import top_k
+from recommender.text import excerpt, make_vectorizer, readable_words
+
+DAY_SECONDS = 86_400.0
+PRODUCT_FIELDS = ("title", "description", "category_path", "brand")
+"""Product columns whose text describes a product."""
+
+
+@dataclass
+class _Posts:
+    """One person's profile posts, newest first."""
+
+    ids: np.ndarray  # int64, -1 for a live post added without an id
+    ages: np.ndarray  # days before the model's ``now`` (negative: after it)
+    weights: np.ndarray  # repost weight (1 for an own post), before time decay
+    vectors: sp.csr_array  # TF-IDF of text plus weighted hashtags
+    texts: np.ndarray  # what the person would recognise (a repost: the reposted text)
+    reposts: np.ndarray  # bool
+
+
+class ContentSource(Recommender):
+    """Products whose text matches what the person posts, recent posts weighing more.
+
+    Parameters
+    ----------
+    half_life_days : float, default=14.0
+        A post's weight in the profile halves every this many days before the cut-off.
+    profile_posts : int, default=50
+        The profile uses the person's most recent posts, at most this many.
+    use_reposts : bool, default=True
+        Whether reposts count (with the text they repost).
+    repost_weight : float, default=0.5
+        Weight of a repost relative to a post the person wrote.
+    hashtag_weight : float, default=0.5
+        Extra weight of a post's hashtags relative to its text (hashtags written inside the
+        text already count as text).
+    max_features : int or None, default=2**17
+        Largest vocabulary (the most frequent terms of the catalogue).
+    min_df : int or float, default=1
+        Smallest document frequency of a term in the catalogue (a count, or a share when a
+        float in (0, 1]).
+    word_ngram_range : tuple of int, default=(1, 2)
+        Word n-grams of Latin text.
+    cjk_ngram_range : tuple of int, default=(1, 2)
+        Character n-grams of Chinese (Japanese, Korean) text.
+
+    Attributes
+    ----------
+    vectorizer_ : sklearn.feature_extraction.text.TfidfVectorizer
+        Fitted on the product texts.
+    vocabulary_ : numpy.ndarray of str
+        The terms in column order (``vectorizer_.vocabulary_`` as an array).
+    idf_ : numpy.ndarray of float
+        Inverse document frequency of every term in the catalogue.
+    item_vectors_ : scipy.sparse.csr_array, shape (n_items, n_terms)
+        L2-normalised TF-IDF of every product.
+    user_profiles_ : scipy.sparse.csr_array, shape (n_users, n_terms)
+        L2-normalised profile of every person (an empty row: nothing written that matches).
+    post_ids_, post_users_, post_ages_, post_weights_, post_texts_, post_reposts_ : ndarray
+        The profile posts, sorted by user index and newest first: id, user index, age in
+        days at ``data_.now``, repost weight, text shown in reasons, whether a repost.
+    post_vectors_ : scipy.sparse.csr_array, shape (n_posts, n_terms)
+        TF-IDF of each profile post (text plus weighted hashtags), before weights and decay.
+    """
+
+    source_name = "content"
+
+    def __init__(
+        self,
+        *,
+        half_life_days: float = 14.0,
+        profile_posts: int = 50,
+        use_reposts: bool = True,
+        repost_weight: float = 0.5,
+        hashtag_weight: float = 0.5,
+        max_features: int | None = 2**17,
+        min_df: int | float = 1,
+        word_ngram_range: tuple[int, int] = (1, 2),
+        cjk_ngram_range: tuple[int, int] = (1, 2),
+    ) -> None:
+        self.half_life_days = half_life_days
+        self.profile_posts = profile_posts
+        self.use_reposts = use_reposts
+        self.repost_weight = repost_weight
+        self.hashtag_weight = hashtag_weight
+        self.max_features = max_features
+        self.min_df = min_df
+        self.word_ngram_range = word_ngram_range
+        self.cjk_ngram_range = cjk_ngram_range
+
+    # ------------------------------------------------------------------- fit
+    def _fit(self, data: TrainingData) -> None:
+        self._validate_params()
+        vectorizer = make_vectorizer(
+            word_ngram_range=self.word_ngram_range,
+            cjk_ngram_range=self.cjk_ngram_range,
+            max_features=self.max_features,
+            min_df=self.min_df,
+        )
+        products = _product_documents(data.dataset.products)
+        written, texts = pd.factorize(_strings(data.posts["text"]))
+        # One pass over products and every distinct post: the idf is learned from what
+        # products say and what people write alike, so words everyone posts ("today",
+        # "之前") weigh little even when no product uses them.
+        tfidf = vectorizer.fit_transform(np.concatenate([products, texts]))
+        tfidf = sp.csr_array(tfidf, dtype=np.float32)
+        self.vectorizer_ = vectorizer
+        self.vocabulary_ = vectorizer.get_feature_names_out().astype(str)
+        self.idf_ = vectorizer.idf_
+        self.item_vectors_ = tfidf[: len(products)]
+        self._items_t = self.item_vectors_.T.tocsr()
+        self._live_posts: dict[int, list[_Posts]] = {}
+        self._fit_posts(data, self._select_posts(data), written, tfidf[len(products) :])
+
+    def _fit_posts(
+        self, data: TrainingData, rows: np.ndarray, written: np.ndarray, text_vectors
+    ) -> None:
+        """Profile posts (``rows`` of ``data.posts``) and the profiles they add up to.
+
+        ``text_vectors[written[r]]`` is the TF-IDF of the text of ``data.posts`` row ``r``.
+        """
+        posts = data.posts.iloc[rows]
+        parent = _parent_rows(posts, data.posts)
+        reposts = posts["repost_of"].notna().to_numpy()
+        is_parent = parent >= 0
+        vectors = text_vectors[written[rows]]
+        if is_parent.any():
+            # A repost says what it reposts: its comment plus the reposted text.
+            lift = sp.csr_array(
+                (
+                    np.ones(is_parent.sum(), np.float32),
+                    (np.flatnonzero(is_parent), written[parent[is_parent]]),
+                ),
+                shape=(len(rows), text_vectors.shape[0]),
+            )
+            vectors = vectors + lift @ text_vectors
+        tags = _joined(posts["hashtags"])
+        if is_parent.any():
+            parent_tags = _joined(data.posts["hashtags"].iloc[parent[is_parent]])
+            tags[is_parent] = tags[is_parent] + " " + parent_tags
+        texts = _strings(posts["text"])
+        texts[is_parent] = _strings(data.posts["text"].iloc[parent[is_parent]])
+        self.post_ids_ = posts["post_id"].to_numpy(np.int64)
+        self.post_users_ = posts["u"].to_numpy(np.int64)
+        age = (data.now - posts["created_ts"]).dt.total_seconds() / DAY_SECONDS
+        self.post_ages_ = age.to_numpy(np.float64)
+        self.post_weights_ = np.where(reposts, float(self.repost_weight), 1.0)
+        self.post_texts_ = texts
+        self.post_reposts_ = reposts
+        self.post_vectors_ = self._with_hashtags(sp.csr_array(vectors), tags)
+        weight = self.post_weights_ * self._decay(self.post_ages_)
+        to_users = sp.csr_array(
+            (weight.astype(np.float32), (self.post_users_, np.arange(len(rows)))),
+            shape=(data.n_users, len(rows)),
+        )
+        self.user_profiles_ = _normalise_rows(to_users @ self.post_vectors_)
+
+    def _validate_params(self) -> None:
+        if not self.half_life_days > 0:
+            raise ValueError(f"half_life_days == {self.half_life_days}, must be > 0.")
+        _check_int("profile_posts", self.profile_posts, 1)
+        for name in ("repost_weight", "hashtag_weight"):
+            value = getattr(self, name)
+            if not (isinstance(value, Real) and value >= 0):
+                raise ValueError(f"{name} == {value}, must be >= 0.")
+        if self.max_features is not None:
+            _check_int("max_features", self.max_features, 1)
+        df = self.min_df
+        if isinstance(df, Integral) and not isinstance(df, bool):
+            _check_int("min_df", df, 1)
+        elif not (isinstance(df, Real) and 0 < df <= 1):
+            raise ValueError(f"min_df == {df}, must be an int >= 1 or a float in (0, 1].")
+        for name in ("word_ngram_range", "cjk_ngram_range"):
+            value = getattr(self, name)
+            ok = (
+                isinstance(value, tuple | list)
+                and len(value) == 2
+                and all(isinstance(v, Integral) and not isinstance(v, bool) for v in value)
+                and 1 <= value[0] <= value[1]
+            )
+            if not ok:
+                raise ValueError(f"{name} == {value}, must be (lo, hi) with 1 <= lo <= hi.")
+
+    def _select_posts(self, data: TrainingData) -> np.ndarray:
+        """Rows of every person's ``profile_posts`` most recent posts, by user, newest first."""
+        posts = data.posts
+        ts = posts["created_ts"].to_numpy("datetime64[us]").astype(np.int64)
+        users = posts["u"].to_numpy(np.int64)
+        order = np.lexsort((-ts, users))
+        if not self.use_reposts:
+            order = order[posts["repost_of"].isna().to_numpy()[order]]
+        users = users[order]
+        first = np.searchsorted(users, users, side="left")
+        return order[np.arange(len(users)) - first < self.profile_posts]
+
+    def _with_hashtags(self, vectors: sp.csr_array, hashtags: np.ndarray) -> sp.csr_array:
+        if self.hashtag_weight:
+            vectors = vectors + float(self.hashtag_weight) * _transform(self.vectorizer_, hashtags)
+        return sp.csr_array(vectors, dtype=np.float32)
+
+    def _decay(self, ages: np.ndarray) -> np.ndarray:
+        return 0.5 ** (np.maximum(ages, 0.0) / float(self.half_life_days))
+
+    # ----------------------------------------------------------------- score
+    def _score(self, users: np.ndarray) -> np.ndarray:
+        sims = (self.user_profiles_[users] @ self._item_terms()).tocoo()
+        scores = np.full((len(users), self.item_vectors_.shape[0]), -np.inf, dtype=np.float32)
+        match = sims.data > 0
+        scores[sims.row[match], sims.col[match]] = sims.data[match]
+        return scores
+
+    def _item_terms(self) -> sp.csr_array:
+        """``item_vectors_.T`` as CSR (the fast right operand of a sparse product)."""
+        if getattr(self, "_items_t", None) is None:
+            self._items_t = self.item_vectors_.T.tocsr()
+        return self._items_t
+
+    def similar_items(self, item: int, n: int = 10) -> tuple[np.ndarray, np.ndarray]:
+        """The ``n`` products most similar in text to product index ``item``.
+
+        Returns
+        -------
+        items : numpy.ndarray of int64
+            Product indices, most similar first (fewer than ``n`` when fewer share a term;
+            never ``item`` itself).
+        scores : numpy.ndarray of float32
+            Their cosine similarity to ``item``.
+        """
+        check_is_fitted(self, "item_vectors_")
+        n_items = self.item_vectors_.shape[0]
+        if not 0 <= item < n_items:
+            raise IndexError(f"item == {item}, must be in [0, {n_items}).")
+        if n < 1:
+            raise ValueError(f"n == {n}, must be >= 1.")
+        sims = (self.item_vectors_[[item]] @ self._item_terms()).toarray().ravel()
+        sims[sims <= 0] = -np.inf
+        sims[item] = -np.inf
+        best = top_k(sims[None, :], n)[0]
+        best = best[best >= 0]
+        return best, sims[best].astype(np.float32)
+
+    # --------------------------------------------------------------- explain
+    def _explain(self, user: int, items: np.ndarray) -> list[list[Reason]]:
+        profile = self.user_profiles_[[user]]
+        if profile.nnz == 0 or len(items) == 0:
+            return [[] for _ in items]
+        posts = self._user_posts(user)
+        vectors = self.item_vectors_[np.asarray(items, dtype=np.int64)]
+        # The evidence is the post that adds most to the item's score.
+        share = (posts.vectors @ vectors.T).toarray()
+        share *= (posts.weights * self._decay(posts.ages))[:, None]
+        best = share.argmax(axis=0)
+        shared = sp.csr_array(vectors.multiply(profile.toarray()))
+        reasons = []
+        for row, post in enumerate(best):
+            terms, weights = shared[[row]].indices, shared[[row]].data
+            terms, weights = terms[weights > 0], weights[weights > 0]
+            if len(terms) == 0:
+                reasons.append([])
+                continue
+            strongest = np.argsort(-weights, kind="stable")[:10]
+            words = readable_words(
+                dict(zip(self.vocabulary_[terms[strongest]], weights[strongest], strict=True)),
+                str(posts.texts[post]),
+            )
+            reasons.append([self._reason(posts, int(post), words)])
+        return reasons
+
+    def _reason(self, posts: _Posts, post: int, words: list[str]) -> Reason:
+        quote = excerpt(str(posts.texts[post]))
+        lead = "Matches a post you reposted" if posts.reposts[post] else "Matches your post"
+        post_id = int(posts.ids[post])
+        return Reason(
+            "post_match",
+            f'{lead}: "{quote}" ({", ".join(words)})',
+            {
+                "post_id": post_id if post_id >= 0 else None,
+                "matched_words": words,
+                "post_text": quote,
+            },
+            self.source_name,
+        )
+
+    # ----------------------------------------------------------- live update
+    def add_post(
+        self,
+        user_id: int,
+        text: str,
+        hashtags=(),
+        created_ts=None,
+        *,
+        post_id: int | None = None,
+    ) -> None:
+        """Add a new post to the person's profile; the next ``recommend`` reflects it.
+
+        Parameters
+        ----------
+        user_id : int
+            The author (raw id); an unknown id raises
+            :class:`~recommender.errors.UnknownIdError`.
+        text : str
+            The post.
+        hashtags : sequence of str
+            Its hashtags, without ``#``.
+        created_ts : timestamp-like, optional
+            When it was posted (default: the model's ``now``). Its weight decays from the
+            model's ``now``, so a post from after the cut-off counts in full.
+        post_id : int, optional
+            Its id, shown as the evidence of reasons.
+        """
+        check_is_fitted(self, "user_profiles_")
+        u = int(self.users_.lookup(user_id)[0])
+        if not isinstance(text, str):
+            raise TypeError(f"text must be a str, got {type(text).__name__}")
+        tags = [hashtags] if isinstance(hashtags, str) else [str(t) for t in hashtags]
+        now = self.data_.now
+        ts = now if created_ts is None else pd.Timestamp(created_ts)
+        if ts.tzinfo is None:
+            ts = ts.tz_localize("UTC")
+        post = _Posts(
+            ids=np.array([-1 if post_id is None else post_id], dtype=np.int64),
+            ages=np.array([(now - ts).total_seconds() / DAY_SECONDS]),
+            weights=np.ones(1),
+            vectors=self._with_hashtags(
+                sp.csr_array(self.vectorizer_.transform([text]), dtype=np.float32),
+                np.array([" ".join(tags)], dtype=object),
+            ),
+            texts=np.array([text], dtype=object),
+            reposts=np.zeros(1, dtype=bool),
+        )
+        self._live_posts.setdefault(u, []).append(post)
+        posts = self._user_posts(u)
+        row = (posts.weights * self._decay(posts.ages)).astype(np.float32) @ posts.vectors
+        self._set_profile(u, _normalise_rows(sp.csr_array(row[None, :])))
+
+    def _user_posts(self, u: int) -> _Posts:
+        """The person's profile posts (fitted and live), newest first."""
+        lo, hi = np.searchsorted(self.post_users_, [u, u + 1])
+        parts = [
+            _Posts(
+                self.post_ids_[lo:hi],
+                self.post_ages_[lo:hi],
+                self.post_weights_[lo:hi],
+                self.post_vectors_[lo:hi],
+                self.post_texts_[lo:hi],
+                self.post_reposts_[lo:hi],
+            ),
+            *getattr(self, "_live_posts", {}).get(u, []),
+        ]
+        if len(parts) == 1:
+            return parts[0]
+        ages = np.concatenate([p.ages for p in parts])
+        keep = np.argsort(ages, kind="stable")[: self.profile_posts]
+        return _Posts(
+            np.concatenate([p.ids for p in parts])[keep],
+            ages[keep],
+            np.concatenate([p.weights for p in parts])[keep],
+            sp.vstack([p.vectors for p in parts], format="csr")[keep],
+            np.concatenate([p.texts for p in parts])[keep],
+            np.concatenate([p.reposts for p in parts])[keep],
+        )
+
+    def _set_profile(self, u: int, row: sp.csr_array) -> None:
+        """Replace one row of ``user_profiles_`` (a new matrix, so readers never see a mix)."""
+        old = self.user_profiles_
+        start, end = old.indptr[u], old.indptr[u + 1]
+        indptr = old.indptr.astype(np.int64)
+        indptr[u + 1 :] += row.nnz - (end - start)
+        self.user_profiles_ = sp.csr_array(
+            (
+                np.concatenate([old.data[:start], row.data, old.data[end:]]),
+                np.concatenate([old.indices[:start], row.indices, old.indices[end:]]),
+                indptr,
+            ),
+            shape=old.shape,
+        )
+
+
+# ------------------------------------------------------------------- helpers
+def _product_documents(products: pd.DataFrame) -> np.ndarray:
+    fields = [products[c].astype(object).fillna("").astype(str) for c in PRODUCT_FIELDS]
+    doc = fields[0]
+    for field in fields[1:]:
+        doc = doc + " \n " + field
+    return doc.to_numpy(dtype=object)
+
+
+def _parent_rows(posts: pd.DataFrame, all_posts: pd.DataFrame) -> np.ndarray:
+    """Row in ``all_posts`` of the post each of ``posts`` reposts (-1: none or unknown)."""
+    parent = posts["repost_of"].to_numpy(dtype=np.float64, na_value=np.nan)
+    rows = np.full(len(posts), -1, dtype=np.int64)
+    has = ~np.isnan(parent)
+    if has.any():
+        index = IdIndex(all_posts["post_id"].to_numpy(np.int64), "post")
+        rows[has] = index.lookup(parent[has].astype(np.int64), missing="ignore")
+    return rows
+
+
+def _strings(column: pd.Series) -> np.ndarray:
+    return column.astype(object).fillna("").astype(str).to_numpy(dtype=object)
+
+
+def _joined(column: pd.Series) -> np.ndarray:
+    """A list-of-strings column as space-joined strings."""
+    lists = pa.array(column, from_pandas=True)
+    if not (pa.types.is_list(lists.type) or pa.types.is_large_list(lists.type)):
+        lists = pa.array([list(v) if v is not None else [] for v in column], pa.list_(pa.string()))
+    joined = pc.fill_null(pc.binary_join(lists, " "), "")
+    return np.asarray(joined.to_pylist(), dtype=object)
+
+
+def _transform(vectorizer, texts: np.ndarray) -> sp.csr_array:
+    """TF-IDF of ``texts``, analysing each distinct text once (posts repeat a lot)."""
+    codes, uniques = pd.factorize(np.asarray(texts, dtype=object))
+    if len(uniques) == 0:
+        return sp.csr_array((len(codes), len(vectorizer.idf_)), dtype=np.float32)
+    return sp.csr_array(vectorizer.transform(uniques))[codes]
+
+
+def _normalise_rows(matrix) -> sp.csr_array:
+    return sp.csr_array(normalize(sp.csr_matrix(matrix), norm="l2"), dtype=np.float32)
+
+
+def _check_int(name: str, value, minimum: int) -> None:
+    if not (isinstance(value, Integral) and not isinstance(value, bool) and value >= minimum):
+        raise ValueError(f"{name} == {value}, must be an int >= {minimum}.")

@@ -1,0 +1,37 @@
+"""Collaborative (implicit ALS) source: the contract, live fold-in, validation."""
+
+from __future__ import annotations
+
+import pytest
+
+from recommender.collaborative import ALSSource
+from tests.recommender.contract import CUTOFF, RecommenderContract
+
+
+class TestALSContract(RecommenderContract):
+    def make_model(self) -> ALSSource:
+        return ALSSource(factors=16, iterations=5, random_state=0, num_threads=1)
+
+
+def test_reason_never_names_the_item_itself(tiny_dataset) -> None:
+    model = ALSSource(factors=16, iterations=5, num_threads=1).fit(tiny_dataset, until=CUTOFF)
+    recs = model.recommend(tiny_dataset.users["user_id"].to_numpy()[:20], k=10)
+    for product, reasons in zip(recs["product_id"], recs["reasons"], strict=True):
+        for reason in reasons:
+            assert reason["evidence"].get("product_id") != product
+
+
+def test_fold_in_changes_the_users_factors(tiny_dataset) -> None:
+    model = ALSSource(factors=16, iterations=5, num_threads=1).fit(tiny_dataset, until=CUTOFF)
+    before = model.user_factors_[0].copy()
+    model.add_events(0, [5, 6, 7], [10.0, 10.0, 10.0])
+    assert not (model.user_factors_[0] == before).all()
+
+
+@pytest.mark.parametrize(
+    ("param", "value", "message"),
+    [("factors", 0, "factors == 0, must be >= 1."), ("alpha", 0.0, "alpha == 0.0, must be > 0.")],
+)
+def test_rejects_bad_parameters(tiny_dataset, param, value, message) -> None:
+    with pytest.raises(ValueError, match=message.replace(".", r"\.")):
+        ALSSource(**{param: value}).fit(tiny_dataset, until=CUTOFF)
