@@ -22,7 +22,6 @@ import pytest
 
 import synthetic_data
 from recommender.dataset import Dataset
-from recommender.errors import DatasetError
 from synthetic_data import generate, make_config
 from synthetic_data.config import GeneratorConfig
 from synthetic_data.datacard_stats import compute_statistics
