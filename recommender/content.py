@@ -31,6 +31,8 @@ from recommender.metrics import top_k
 from recommender.text import excerpt, make_vectorizer, readable_words
 
 DAY_SECONDS = 86_400.0
+CATALOGUE_ONLY = False
+CATEGORY_REPEAT = 1
 PRODUCT_FIELDS = ("title", "description", "category_path", "brand")
 """Product columns whose text describes a product."""
 
@@ -139,7 +141,10 @@ class ContentSource(Recommender):
         self.item_vectors_ = tfidf[: len(products)]
         self._items_t = self.item_vectors_.T.tocsr()
         self._live_posts: dict[int, list[_Posts]] = {}
-        self._fit_posts(data, self._select_posts(data), written, tfidf[len(products) :])
+        self._catalogue_terms = np.diff(self.item_vectors_.tocsc().indptr) > 0
+        self._fit_posts(
+            data, self._select_posts(data), written, self._restrict(tfidf[len(products) :])
+        )
 
     def _fit_posts(
         self, data: TrainingData, rows: np.ndarray, written: np.ndarray, text_vectors
@@ -224,8 +229,17 @@ class ContentSource(Recommender):
 
     def _with_hashtags(self, vectors: sp.csr_array, hashtags: np.ndarray) -> sp.csr_array:
         if self.hashtag_weight:
-            vectors = vectors + float(self.hashtag_weight) * _transform(self.vectorizer_, hashtags)
+            tags = self._restrict(_transform(self.vectorizer_, hashtags))
+            vectors = vectors + float(self.hashtag_weight) * tags
         return sp.csr_array(vectors, dtype=np.float32)
+
+    def _restrict(self, vectors):
+        if not CATALOGUE_ONLY:
+            return sp.csr_array(vectors)
+        v = sp.csr_array(vectors).tocoo()
+        keep = self._catalogue_terms[v.col]
+        v = sp.csr_array((v.data[keep], (v.row[keep], v.col[keep])), shape=v.shape)
+        return _normalise_rows(v)
 
     def _decay(self, ages: np.ndarray) -> np.ndarray:
         return 0.5 ** (np.maximum(ages, 0.0) / float(self.half_life_days))
@@ -279,19 +293,19 @@ class ContentSource(Recommender):
         share = (posts.vectors @ vectors.T).toarray()
         share *= (posts.weights * self._decay(posts.ages))[:, None]
         best = share.argmax(axis=0)
-        shared = sp.csr_array(vectors.multiply(profile.toarray()))
+        terms, weights = _shared_terms(profile, vectors)
+        documents = _product_documents(self.data_.dataset.products.iloc[items])
         reasons = []
         for row, post in enumerate(best):
-            terms, weights = shared[[row]].indices, shared[[row]].data
-            terms, weights = terms[weights > 0], weights[weights > 0]
-            if len(terms) == 0:
+            if len(terms[row]) == 0:
                 reasons.append([])
                 continue
-            strongest = np.argsort(-weights, kind="stable")[:10]
-            words = readable_words(
-                dict(zip(self.vocabulary_[terms[strongest]], weights[strongest], strict=True)),
-                str(posts.texts[post]),
-            )
+            # Words of the quoted post, so the quote and the words agree.
+            in_post = np.isin(terms[row], posts.vectors[[post]].indices)
+            term, weight = terms[row][in_post], weights[row][in_post]
+            strongest = np.argsort(-weight, kind="stable")[:10]
+            matched = zip(self.vocabulary_[term[strongest]], weight[strongest], strict=True)
+            words = readable_words(dict(matched), str(posts.texts[post]), documents[row])
             reasons.append([self._reason(posts, int(post), words)])
         return reasons
 
@@ -351,7 +365,7 @@ class ContentSource(Recommender):
             ages=np.array([(now - ts).total_seconds() / DAY_SECONDS]),
             weights=np.ones(1),
             vectors=self._with_hashtags(
-                sp.csr_array(self.vectorizer_.transform([text]), dtype=np.float32),
+                self._restrict(self.vectorizer_.transform([text])),
                 np.array([" ".join(tags)], dtype=object),
             ),
             texts=np.array([text], dtype=object),
@@ -408,6 +422,7 @@ class ContentSource(Recommender):
 # ------------------------------------------------------------------- helpers
 def _product_documents(products: pd.DataFrame) -> np.ndarray:
     fields = [products[c].astype(object).fillna("").astype(str) for c in PRODUCT_FIELDS]
+    fields += [fields[2]] * (CATEGORY_REPEAT - 1)
     doc = fields[0]
     for field in fields[1:]:
         doc = doc + " \n " + field
@@ -423,6 +438,23 @@ def _parent_rows(posts: pd.DataFrame, all_posts: pd.DataFrame) -> np.ndarray:
         index = IdIndex(all_posts["post_id"].to_numpy(np.int64), "post")
         rows[has] = index.lookup(parent[has].astype(np.int64), missing="ignore")
     return rows
+
+
+def _shared_terms(
+    profile: sp.csr_array, vectors: sp.csr_array
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Per row of ``vectors``: the terms it shares with ``profile`` (one row) and their
+    contributions to the cosine (product weight × profile weight)."""
+    order = np.argsort(profile.indices)
+    p_terms, p_weights = profile.indices[order], profile.data[order]
+    pos = np.minimum(np.searchsorted(p_terms, vectors.indices), len(p_terms) - 1)
+    contribution = np.where(p_terms[pos] == vectors.indices, vectors.data * p_weights[pos], 0.0)
+    terms, weights = [], []
+    for start, end in zip(vectors.indptr[:-1], vectors.indptr[1:], strict=True):
+        hit = contribution[start:end] > 0
+        terms.append(vectors.indices[start:end][hit])
+        weights.append(contribution[start:end][hit])
+    return terms, weights
 
 
 def _strings(column: pd.Series) -> np.ndarray:

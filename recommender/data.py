@@ -164,6 +164,35 @@ class TrainingData:
         )
 
 
+def restrict(data: TrainingData, keep: np.ndarray) -> TrainingData:
+    """The same data with only the interactions where ``keep`` is true (posts and follows
+    unchanged): a training view that holds some interactions out."""
+    inter = data.interactions[np.asarray(keep, dtype=bool)]
+    shape = (data.n_users, data.n_items)
+    events = inter["event"].astype(str)
+    w = events.map(data.event_weights).fillna(0.0).to_numpy(np.float32)
+    if "weight" in inter.columns and events.eq("purchase").all():
+        w = w * np.log1p(inter["weight"].to_numpy(np.float32)).clip(min=1.0)
+    u, i = inter["u"].to_numpy(), inter["i"].to_numpy()
+    user_items = sp.csr_array((w, (u, i)), shape=shape, dtype=np.float32)
+    user_items.sum_duplicates()
+    buy = events.to_numpy() == "purchase"
+    purchased = sp.csr_array((np.ones(int(buy.sum()), np.float32), (u[buy], i[buy])), shape=shape)
+    purchased.sum_duplicates()
+    return TrainingData(
+        dataset=data.dataset,
+        until=data.until,
+        users=data.users,
+        items=data.items,
+        user_items=user_items,
+        purchased=purchased,
+        follows=data.follows,
+        interactions=inter,
+        posts=data.posts,
+        event_weights=data.event_weights,
+    )
+
+
 def _utc(ts: pd.Timestamp | str) -> pd.Timestamp:
     ts = pd.Timestamp(ts)
     return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")

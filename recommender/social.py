@@ -250,7 +250,8 @@ class SocialSource(Recommender):
             rows = sp.csr_array(rows + deltas["stacked"][followees])
         n_items = self.data_.n_items
         columns = (items[None, :] + n_items * np.arange(len(COMPONENTS))[:, None]).ravel()
-        evidence = rows[:, columns].toarray().reshape(len(followees), len(COMPONENTS), -1)
+        shape = (len(followees), len(COMPONENTS), len(items))
+        evidence = rows[:, columns].toarray().reshape(shape)
         reasons = []
         for col, item in enumerate(items.tolist()):
             found = []

@@ -125,14 +125,25 @@ def excerpt(text: str, limit: int = 60) -> str:
     return cut.rstrip(" ,.;:，。；：") + "…"
 
 
-def readable_words(weights: Mapping[str, float], text: str, n: int = 5) -> list[str]:
+def readable_words(
+    weights: Mapping[str, float],
+    text: str,
+    other: str | None = None,
+    n: int = 5,
+    *,
+    min_share: float = 0.25,
+) -> list[str]:
     """The ``n`` strongest shared terms as words a person recognises.
 
-    CJK character n-grams that overlap in ``text`` are merged into one word ("瘦身" and
-    "身茶" become "瘦身茶", worth the sum of both; "瘦" and "下来" stay apart). A term
-    already contained in a stronger word is left out.
+    Terms weighing less than ``min_share`` of the strongest are left out (a stray
+    character such as "一" explains nothing). CJK character n-grams that overlap or touch
+    in ``text`` are merged into the word written there ("瘦身" and "身茶" become "瘦身茶",
+    worth the sum of both) when that word is in ``other`` too (the text matched against),
+    so every word is shared by both. A term inside a stronger word is left out.
     """
-    words = _merge_cjk(weights, normalise(text))
+    floor = min_share * max(weights.values(), default=0.0)
+    strong = {t: w for t, w in weights.items() if w >= floor}
+    words = _merge_cjk(strong, normalise(text), None if other is None else normalise(other))
     chosen: list[str] = []
     for word in sorted(words, key=lambda w: (-words[w], w)):
         if any(_contains(c, word) for c in chosen):
@@ -148,7 +159,7 @@ def readable_words(weights: Mapping[str, float], text: str, n: int = 5) -> list[
     return chosen
 
 
-def _merge_cjk(weights: Mapping[str, float], text: str) -> dict[str, float]:
+def _merge_cjk(weights: Mapping[str, float], text: str, other: str | None) -> dict[str, float]:
     words: dict[str, float] = {}
     spans: list[tuple[int, int, str, float]] = []
     for term, weight in weights.items():
@@ -163,11 +174,14 @@ def _merge_cjk(weights: Mapping[str, float], text: str) -> dict[str, float]:
     spans.sort()
     group: list[tuple[int, int, str, float]] = []
     for span in [*spans, (len(text) + 1, 0, "", 0.0)]:
-        if group and span[0] >= max(end for _, end, _, _ in group):
-            # Overlapping n-grams form one word; touching ones stay apart.
+        if group and span[0] > max(end for _, end, _, _ in group):
             start, end = group[0][0], max(e for _, e, _, _ in group)
-            weight = sum(dict((t, w) for _, _, t, w in group).values())
-            words[text[start:end]] = max(words.get(text[start:end], 0.0), weight)
+            parts = dict((t, w) for _, _, t, w in group)
+            word = text[start:end]
+            if other is None or word in other or len(parts) == 1:
+                parts = {word: sum(parts.values())}
+            for term, weight in parts.items():
+                words[term] = max(words.get(term, 0.0), weight)
             group = []
         group.append(span)
     return words

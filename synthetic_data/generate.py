@@ -180,7 +180,18 @@ def _ground_truth(world: World, behaviour, posts_frame: pd.DataFrame) -> dict[st
             "community": np.asarray(vocab.leaves, dtype=object)[users.community],
         }
     )
+    event_leaves = pd.DataFrame(
+        {
+            "event": np.repeat(
+                np.asarray(vocab.events, dtype=object), [len(x) for x in vocab.event_leaves]
+            ),
+            "category_path": np.asarray(vocab.leaves, dtype=object)[
+                np.concatenate(vocab.event_leaves)
+            ],
+        }
+    )
     return {
+        "life_event_leaves": event_leaves,
         "user_interests": interests,
         "user_life_events": life_events,
         "purchase_causes": behaviour.purchase_causes,

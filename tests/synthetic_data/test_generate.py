@@ -188,6 +188,7 @@ PINNED_TINY_SEED0_ROW_COUNTS = {
     "interactions": 83422,
     "groups": 20,
     "group_members": 703,
+    "ground_truth/life_event_leaves": 104,
     "ground_truth/post_kinds": 3583,
     "ground_truth/product_appeal": 1500,
     "ground_truth/purchase_causes": 1478,

@@ -1,0 +1,427 @@
+"""The hybrid: candidate sources, a learned ranker, business rules and reasons.
+
+Stage 1 — candidates: the union of every source's top ``n_candidates`` for the person.
+Stage 2 — a gradient-boosted ranker (scikit-learn) over each candidate's features: every
+source's score and rank plus :mod:`recommender.features`. The ranker is trained on a later
+window than the sources were fitted on — sources are fitted on data before ``T - window``,
+the ranker learns which of their candidates were bought in ``[T - window, T)`` — so it
+learns how to combine them without leakage; then the sources are refitted on everything
+before ``T`` for serving. A dataset with a fixed split and no time order (an imported one)
+holds out a random share of each person's training interactions instead of a window.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from sklearn.base import clone
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.utils.metaestimators import _BaseComposition
+from sklearn.utils.validation import check_is_fitted
+
+from recommender.base import Reason, Recommender
+from recommender.data import TrainingData, as_training_data, restrict
+from recommender.features import PAIR_FEATURES, FeatureContext
+
+REASON_ORDER = (
+    "friends_purchased",
+    "kol_pick",
+    "post_match",
+    "friends_engaged",
+    "friends_posted",
+    "similar_to_purchased",
+    "collaborative",
+    "trending_in_segment",
+    "trending",
+)
+
+
+def default_sources() -> list[tuple[str, Recommender]]:
+    """Content, social, collaborative and popularity sources with their defaults."""
+    from recommender.collaborative import ALSSource
+    from recommender.content import ContentSource
+    from recommender.popularity import PopularitySource
+    from recommender.social import SocialSource
+
+    return [
+        ("content", ContentSource()),
+        ("social", SocialSource()),
+        ("collaborative", ALSSource()),
+        ("popularity", PopularitySource()),
+    ]
+
+
+class HybridRecommender(_BaseComposition, Recommender):
+    """Candidate sources combined by a learned ranker, with business rules and reasons.
+
+    Parameters
+    ----------
+    sources : list of (str, Recommender), optional
+        Named candidate sources; default :func:`default_sources`. Parameters of a source
+        are ``<name>__<param>`` in ``get_params``.
+    ranker : classifier, optional
+        Scikit-learn classifier with ``predict_proba``; default gradient-boosted trees.
+        ``"none"`` ranks by the sum of the sources' normalised scores (no learning).
+    n_candidates : int, default=100
+        Candidates taken from each source per person.
+    ranker_window_days : float, default=7.0
+        Length of the window the ranker learns from (temporal data).
+    ranker_holdout : float, default=0.2
+        Share of each person's training interactions held out for the ranker when the data
+        has no time order (a fixed split).
+    max_train_users : int, default=5000
+        People sampled to train the ranker.
+    negatives_per_user : int, default=60
+        Non-purchased candidates sampled per person for the ranker.
+    max_per_category : int or None, default=None
+        Diversity rule: at most this many products of one category in a list.
+    max_per_kol : int or None, default=2
+        At most this many products in a list endorsed by one KOL.
+    random_state : int, default=0
+    """
+
+    source_name = "hybrid"
+
+    def __init__(
+        self,
+        *,
+        sources: list[tuple[str, Recommender]] | None = None,
+        ranker=None,
+        n_candidates: int = 100,
+        ranker_window_days: float = 7.0,
+        ranker_holdout: float = 0.2,
+        max_train_users: int = 5000,
+        negatives_per_user: int = 60,
+        max_per_category: int | None = None,
+        max_per_kol: int | None = 2,
+        random_state: int = 0,
+    ) -> None:
+        self.sources = sources
+        self.ranker = ranker
+        self.n_candidates = n_candidates
+        self.ranker_window_days = ranker_window_days
+        self.ranker_holdout = ranker_holdout
+        self.max_train_users = max_train_users
+        self.negatives_per_user = negatives_per_user
+        self.max_per_category = max_per_category
+        self.max_per_kol = max_per_kol
+        self.random_state = random_state
+
+    # ------------------------------------------------------------ params
+    def get_params(self, deep: bool = True) -> dict:
+        if self.sources is None:
+            return super().get_params(deep=False) if not deep else super().get_params(deep=False)
+        return self._get_params("sources", deep=deep)
+
+    def set_params(self, **params) -> HybridRecommender:
+        if self.sources is None and any("__" in k for k in params):
+            self.sources = default_sources()
+        self._set_params("sources", **params)
+        return self
+
+    def _named_sources(self) -> list[tuple[str, Recommender]]:
+        sources = default_sources() if self.sources is None else list(self.sources)
+        if not sources:
+            raise ValueError("sources == [], must name at least one source.")
+        names = [n for n, _ in sources]
+        self._validate_names(names)
+        return sources
+
+    # --------------------------------------------------------------- fit
+    def _fit(self, data: TrainingData) -> None:
+        if self.n_candidates < 1:
+            raise ValueError(f"n_candidates == {self.n_candidates}, must be >= 1.")
+        if not 0 < self.ranker_holdout < 1:
+            raise ValueError(f"ranker_holdout == {self.ranker_holdout}, must be in (0, 1).")
+        named = self._named_sources()
+        self.source_names_ = [n for n, _ in named]
+        if isinstance(self.ranker, str) and self.ranker == "none":
+            self.ranker_ = None
+        else:
+            stage1, labels = self._ranker_split(data)
+            stage1_sources = [clone(s).fit(stage1) for _, s in named]
+            context = FeatureContext.build(stage1)
+            X, y = self._training_rows(stage1, stage1_sources, context, labels)
+            ranker = (
+                clone(self.ranker)
+                if self.ranker is not None
+                else _default_ranker(self.random_state)
+            )
+            if y.sum() == 0 or y.sum() == len(y):
+                self.ranker_ = None  # nothing to learn from: fall back to score fusion
+            else:
+                self.ranker_ = ranker.fit(X, y)
+        self.sources_ = [clone(s).fit(data) for _, s in named]
+        self.context_ = FeatureContext.build(data)
+        self.feature_names_ = self._feature_names()
+
+    def _ranker_split(self, data: TrainingData) -> tuple[TrainingData, sp.csr_array]:
+        """Data the stage-1 sources see, and the purchases the ranker must predict."""
+        rng = np.random.default_rng(self.random_state)
+        inter = data.interactions
+        if data.until is not None:
+            start = data.until - pd.Timedelta(days=self.ranker_window_days)
+            stage1 = TrainingData.from_dataset(
+                data.dataset, until=start, event_weights=data.event_weights
+            )
+            window = inter[(inter["ts"] >= start) & (inter["event"].astype(str) == "purchase")]
+        else:
+            held = rng.random(len(inter)) < self.ranker_holdout
+            stage1 = restrict(data, ~held)
+            window = inter[held]
+        u, i = window["u"].to_numpy(), window["i"].to_numpy()
+        labels = sp.csr_array(
+            (np.ones(len(u), np.float32), (u, i)), shape=(data.n_users, data.n_items)
+        )
+        labels.sum_duplicates()
+        labels = sp.csr_array(labels - labels.multiply(stage1.purchased > 0))
+        labels.eliminate_zeros()
+        return stage1, labels
+
+    def _training_rows(self, stage1, sources, context, labels):
+        rng = np.random.default_rng(self.random_state)
+        users = np.flatnonzero(np.diff(labels.indptr) > 0)
+        if len(users) > self.max_train_users:
+            users = np.sort(rng.choice(users, self.max_train_users, replace=False))
+        X_parts, y_parts = [], []
+        step = 512
+        for start in range(0, len(users), step):
+            block = users[start : start + step]
+            items, feats = self._candidate_features(block, sources, context, stage1, None, None)
+            rows = np.repeat(np.arange(len(block)), items.shape[1])
+            flat_items = items.ravel()
+            valid = flat_items >= 0
+            hit = _lookup(labels, block[rows[valid]], flat_items[valid]) > 0
+            feats = feats.reshape(-1, feats.shape[-1])[valid]
+            row_of = rows[valid]
+            # Keep users who bought a candidate; sample their negatives.
+            has_pos = np.bincount(row_of[hit], minlength=len(block)) > 0
+            keep = has_pos[row_of] & (hit | (rng.random(len(hit)) < self._negative_rate(items)))
+            X_parts.append(feats[keep])
+            y_parts.append(hit[keep])
+        if not X_parts:
+            return np.zeros((0, len(self._feature_names(len(sources))))), np.zeros(0, dtype=bool)
+        return np.vstack(X_parts), np.concatenate(y_parts)
+
+    def _negative_rate(self, items: np.ndarray) -> float:
+        per_user = max(int((items >= 0).sum(axis=1).mean()), 1)
+        return min(1.0, self.negatives_per_user / per_user)
+
+    # ---------------------------------------------------------- ranking
+    def _feature_names(self, n_sources: int | None = None) -> list[str]:
+        names = self.source_names_ if n_sources is None else [f"s{j}" for j in range(n_sources)]
+        out = []
+        for n in names:
+            out += [f"{n}_score", f"{n}_rank", f"{n}_present"]
+        return out + list(PAIR_FEATURES)
+
+    def _candidate_features(self, users, sources, context, data, exclude, blocked):
+        """Union of the sources' candidates and the features of every (user, candidate)."""
+        n = self.n_candidates
+        per_source_scores, per_source_top = [], []
+        excl = exclude if exclude is not None else data.purchased[users]
+        for source in sources:
+            scores = np.asarray(source._score(users), dtype=np.float32)
+            scores = np.where(np.isfinite(scores), scores, -np.inf)
+            if blocked is not None:
+                scores[:, blocked] = -np.inf
+            ex = sp.csr_array(excl)
+            rows = np.repeat(np.arange(len(users)), np.diff(ex.indptr))
+            scores[rows, ex.indices] = -np.inf
+            top = _top(scores, n)
+            per_source_scores.append(scores)
+            per_source_top.append(top)
+        union = _row_union(np.concatenate(per_source_top, axis=1))
+        rows = np.arange(len(users))[:, None]
+        safe = np.maximum(union, 0)
+        feats = []
+        for scores, top in zip(per_source_scores, per_source_top, strict=True):
+            s = scores[rows, safe]
+            present = np.isfinite(s) & (s > -np.inf)
+            finite_max = _row_max(scores)
+            s_norm = np.where(present, s / np.maximum(np.abs(finite_max)[:, None], 1e-9), np.nan)
+            rank = _rank_in(top, union, n)
+            in_top = rank <= n
+            feats += [
+                s_norm,
+                np.where(in_top, rank, n + 1).astype(np.float32),
+                in_top.astype(np.float32),
+            ]
+        valid = union >= 0
+        pair = np.full((*union.shape, len(PAIR_FEATURES)), np.nan, dtype=np.float32)
+        r_idx, c_idx = np.nonzero(valid)
+        pair[r_idx, c_idx] = context.pair_features(users[r_idx], union[r_idx, c_idx])
+        X = np.concatenate([np.stack(feats, axis=-1), pair], axis=-1).astype(np.float32)
+        return union, X
+
+    def candidates(self, users, n, *, exclude=None, blocked=None):
+        check_is_fitted(self, "sources_")
+        users = np.asarray(users, dtype=np.int64)
+        out_items = np.full((len(users), n), -1, dtype=np.int64)
+        out_scores = np.full((len(users), n), -np.inf, dtype=np.float32)
+        step = 256
+        for start in range(0, len(users), step):
+            block = users[start : start + step]
+            ex = exclude[start : start + len(block)] if exclude is not None else None
+            union, X = self._candidate_features(
+                block, self.sources_, self.context_, self.data_, ex, blocked
+            )
+            score = self._rank_scores(X)
+            score[union < 0] = -np.inf
+            order = np.argsort(-score, axis=1, kind="stable")
+            ranked = np.take_along_axis(union, order, axis=1)
+            ranked_scores = np.take_along_axis(score, order, axis=1)
+            items, scores = self._apply_rules(block, ranked, ranked_scores, n)
+            out_items[start : start + len(block)] = items
+            out_scores[start : start + len(block)] = scores
+        return out_items, out_scores
+
+    def _rank_scores(self, X: np.ndarray) -> np.ndarray:
+        shape = X.shape[:2]
+        flat = X.reshape(-1, X.shape[-1])
+        if self.ranker_ is None:
+            n_src = len(self.sources_)
+            fused = np.nansum(flat[:, : 3 * n_src : 3], axis=1)
+            return fused.reshape(shape).astype(np.float32)
+        proba = self.ranker_.predict_proba(flat)[:, 1]
+        return proba.reshape(shape).astype(np.float32)
+
+    def _apply_rules(self, users, ranked, scores, n):
+        """Diversity (a cap per category) and a cap per KOL, greedily down each list."""
+        if self.max_per_category is None and self.max_per_kol is None:
+            return ranked[:, :n], scores[:, :n]
+        items_out = np.full((len(users), n), -1, dtype=np.int64)
+        scores_out = np.full((len(users), n), -np.inf, dtype=np.float32)
+        leaf = self.context_.item_leaf
+        for row, user in enumerate(users):
+            kol_of = self._kol_of(user, ranked[row]) if self.max_per_kol is not None else {}
+            per_cat: dict[int, int] = {}
+            per_kol: dict[int, int] = {}
+            j = 0
+            for item, score in zip(ranked[row], scores[row], strict=True):
+                if item < 0 or not np.isfinite(score) or j == n:
+                    break
+                cat = int(leaf[item])
+                if (
+                    self.max_per_category is not None
+                    and per_cat.get(cat, 0) >= self.max_per_category
+                ):
+                    continue
+                kol = kol_of.get(int(item))
+                if kol is not None and per_kol.get(kol, 0) >= self.max_per_kol:
+                    continue
+                per_cat[cat] = per_cat.get(cat, 0) + 1
+                if kol is not None:
+                    per_kol[kol] = per_kol.get(kol, 0) + 1
+                items_out[row, j], scores_out[row, j] = item, score
+                j += 1
+        return items_out, scores_out
+
+    def _kol_of(self, user: int, items: np.ndarray) -> dict[int, int]:
+        """The followed KOL endorsing each item (the first one found), if any."""
+        kols = self.context_.kol_follows[[user]].indices
+        if len(kols) == 0:
+            return {}
+        engaged = self.context_.engaged[kols]
+        wanted = set(int(i) for i in items if i >= 0)
+        out: dict[int, int] = {}
+        for row, kol in enumerate(kols):
+            for item in engaged.indices[engaged.indptr[row] : engaged.indptr[row + 1]]:
+                if int(item) in wanted and int(item) not in out:
+                    out[int(item)] = int(kol)
+        return out
+
+    def _score(self, users: np.ndarray) -> np.ndarray:
+        """Full-catalogue scores (for evaluation): ranked candidates get the ranker's
+        probability, everything else ``-inf``."""
+        items, scores = self.candidates(users, self.n_candidates)
+        out = np.full((len(users), self.data_.n_items), -np.inf, dtype=np.float32)
+        rows = np.repeat(np.arange(len(users)), items.shape[1]).reshape(items.shape)
+        ok = items >= 0
+        out[rows[ok], items[ok]] = scores[ok]
+        return out
+
+    # ---------------------------------------------------------- reasons
+    def _explain(self, user: int, items: np.ndarray) -> list[list[Reason]]:
+        per_item: list[list[Reason]] = [[] for _ in items]
+        excl = self.data_.purchased[[user]]
+        for name, source in zip(self.source_names_, self.sources_, strict=True):
+            top, _ = source.candidates(np.array([user]), self.n_candidates, exclude=excl)
+            nominated = set(top[0][top[0] >= 0].tolist())
+            mine = [j for j, item in enumerate(items) if int(item) in nominated]
+            if not mine:
+                continue
+            reasons = source._explain(user, np.asarray([items[j] for j in mine]))
+            for j, why in zip(mine, reasons, strict=True):
+                for reason in why:
+                    reason.source = reason.source or name
+                per_item[j].extend(why)
+        rank = {t: r for r, t in enumerate(REASON_ORDER)}
+        for j, why in enumerate(per_item):
+            why.sort(key=lambda r: rank.get(r.type, len(rank)))
+            if not why:
+                why.append(Reason("ranked", "Picked for you by the ranker", {}, self.source_name))
+        return per_item
+
+
+def _default_ranker(random_state: int) -> HistGradientBoostingClassifier:
+    return HistGradientBoostingClassifier(
+        max_iter=200,
+        learning_rate=0.08,
+        max_leaf_nodes=31,
+        min_samples_leaf=40,
+        l2_regularization=1.0,
+        early_stopping=True,
+        validation_fraction=0.15,
+        n_iter_no_change=20,
+        random_state=random_state,
+    )
+
+
+def _top(scores: np.ndarray, n: int) -> np.ndarray:
+    """Top-``n`` column indices per row by score (-1 for -inf), best first."""
+    n = min(n, scores.shape[1])
+    part = np.argpartition(-scores, n - 1, axis=1)[:, :n]
+    vals = np.take_along_axis(scores, part, axis=1)
+    order = np.lexsort((part, -vals), axis=1)
+    top = np.take_along_axis(part, order, axis=1)
+    top[~np.isfinite(np.take_along_axis(vals, order, axis=1))] = -1
+    return top
+
+
+def _row_union(items: np.ndarray) -> np.ndarray:
+    """Unique non-negative items of each row, first occurrence first, -1 padded."""
+    out = np.full_like(items, -1)
+    for r in range(items.shape[0]):
+        row = items[r][items[r] >= 0]
+        _, first = np.unique(row, return_index=True)
+        uniq = row[np.sort(first)]
+        out[r, : len(uniq)] = uniq
+    width = max(int((out >= 0).sum(axis=1).max()) if len(out) else 0, 1)
+    return out[:, :width]
+
+
+def _rank_in(top: np.ndarray, union: np.ndarray, n: int) -> np.ndarray:
+    """1-based rank of each union item in ``top`` (``n + 1`` when absent)."""
+    rank = np.full(union.shape, n + 1, dtype=np.int64)
+    for r in range(union.shape[0]):
+        pos = {int(item): k + 1 for k, item in enumerate(top[r]) if item >= 0}
+        rank[r] = [pos.get(int(item), n + 1) for item in union[r]]
+    return rank
+
+
+def _row_max(scores: np.ndarray) -> np.ndarray:
+    finite = np.where(np.isfinite(scores), scores, -np.inf)
+    m = finite.max(axis=1)
+    return np.where(np.isfinite(m), m, 1.0)
+
+
+def _lookup(matrix: sp.csr_array, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    from recommender.features import _pairs
+
+    return _pairs(matrix, rows, cols)
+
+
+def as_data(data) -> TrainingData:
+    return as_training_data(data)
