@@ -358,7 +358,7 @@ class HybridRecommender(_BaseComposition, Recommender):
                     reason.source = reason.source or name
                 per_item[j].extend(why)
         rank = {t: r for r, t in enumerate(REASON_ORDER)}
-        for j, why in enumerate(per_item):
+        for why in per_item:
             why.sort(key=lambda r: rank.get(r.type, len(rank)))
             if not why:
                 why.append(Reason("ranked", "Picked for you by the ranker", {}, self.source_name))
