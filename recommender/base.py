@@ -9,7 +9,7 @@ filters as parameters, ``candidates`` for a two-stage ranker, and reasons for ev
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -39,7 +39,13 @@ class Reason:
     source: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        # Shallow on purpose: dataclasses.asdict deep-copies, a hot spot when explaining.
+        return {
+            "type": self.type,
+            "text": self.text,
+            "evidence": self.evidence,
+            "source": self.source,
+        }
 
 
 class Recommender(BaseEstimator):

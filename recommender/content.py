@@ -2,10 +2,13 @@
 
 A person's profile is the sum of the TF-IDF vectors of their most recent posts and reposts
 (a repost counts the text it reposts), hashtags weighing extra and every post decaying
-exponentially with its age at the cut-off. Products are TF-IDF vectors of their title,
-description, category path and brand; a product scores the cosine of the two. English and
-Chinese share one analyzer (:func:`recommender.text.analyze`): Latin words and CJK character
-n-grams, with the idf learned from the catalogue.
+exponentially with its age at the cut-off. A product's vector is the TF-IDF of its title,
+description and brand plus that of its category path; a product scores the cosine of the
+two. English and Chinese share one analyzer (:func:`recommender.text.analyze`: Latin words,
+CJK character n-grams) and one idf, learned from product texts and posts together.
+
+Post vectors keep only the terms some product uses before they are normalised: a word no
+product uses can never match, and left in it would dilute the post's weight in the profile.
 
 A product sharing no term with the profile cannot be recommended (its score is ``-inf``), so
 a person who has written nothing that matches the catalogue gets no recommendations from
@@ -31,10 +34,8 @@ from recommender.metrics import top_k
 from recommender.text import excerpt, make_vectorizer, readable_words
 
 DAY_SECONDS = 86_400.0
-CATALOGUE_ONLY = False
-CATEGORY_REPEAT = 1
-PRODUCT_FIELDS = ("title", "description", "category_path", "brand")
-"""Product columns whose text describes a product."""
+PRODUCT_TEXT = ("title", "description", "brand")
+"""Product columns whose text describes a product (besides its category path)."""
 
 
 @dataclass
@@ -65,11 +66,15 @@ class ContentSource(Recommender):
     hashtag_weight : float, default=0.5
         Extra weight of a post's hashtags relative to its text (hashtags written inside the
         text already count as text).
+    category_weight : float, default=1.0
+        Weight of a product's category path relative to its title, description and brand
+        (the path is the most reliable description of what a product is).
     max_features : int or None, default=2**17
-        Largest vocabulary (the most frequent terms of the catalogue).
+        Largest vocabulary (the most frequent terms of product texts, category paths and
+        posts).
     min_df : int or float, default=1
-        Smallest document frequency of a term in the catalogue (a count, or a share when a
-        float in (0, 1]).
+        Smallest document frequency of a term over product texts, category paths and
+        distinct posts (a count, or a share when a float in (0, 1]).
     word_ngram_range : tuple of int, default=(1, 2)
         Word n-grams of Latin text.
     cjk_ngram_range : tuple of int, default=(1, 2)
@@ -104,6 +109,7 @@ class ContentSource(Recommender):
         use_reposts: bool = True,
         repost_weight: float = 0.5,
         hashtag_weight: float = 0.5,
+        category_weight: float = 1.0,
         max_features: int | None = 2**17,
         min_df: int | float = 1,
         word_ngram_range: tuple[int, int] = (1, 2),
@@ -114,6 +120,7 @@ class ContentSource(Recommender):
         self.use_reposts = use_reposts
         self.repost_weight = repost_weight
         self.hashtag_weight = hashtag_weight
+        self.category_weight = category_weight
         self.max_features = max_features
         self.min_df = min_df
         self.word_ngram_range = word_ngram_range
@@ -128,23 +135,26 @@ class ContentSource(Recommender):
             max_features=self.max_features,
             min_df=self.min_df,
         )
-        products = _product_documents(data.dataset.products)
+        products = data.dataset.products
+        paths, path_texts = pd.factorize(_strings(products["category_path"]))
         written, texts = pd.factorize(_strings(data.posts["text"]))
-        # One pass over products and every distinct post: the idf is learned from what
-        # products say and what people write alike, so words everyone posts ("today",
-        # "之前") weigh little even when no product uses them.
-        tfidf = vectorizer.fit_transform(np.concatenate([products, texts]))
-        tfidf = sp.csr_array(tfidf, dtype=np.float32)
+        documents = _product_documents(products, PRODUCT_TEXT)
+        # One analysis pass over product texts, category paths and every distinct post: the
+        # idf is learned from what products say and what people write alike, so words
+        # everyone posts ("today", "之前") weigh little even when no product uses them.
+        corpus = np.concatenate([documents, path_texts, texts])
+        tfidf = sp.csr_array(vectorizer.fit_transform(corpus), dtype=np.float32)
+        n, n_paths = len(documents), len(path_texts)
         self.vectorizer_ = vectorizer
         self.vocabulary_ = vectorizer.get_feature_names_out().astype(str)
         self.idf_ = vectorizer.idf_
-        self.item_vectors_ = tfidf[: len(products)]
+        category = tfidf[n : n + n_paths][paths]
+        self.item_vectors_ = _normalise_rows(tfidf[:n] + float(self.category_weight) * category)
         self._items_t = self.item_vectors_.T.tocsr()
+        self._used_terms = None
         self._live_posts: dict[int, list[_Posts]] = {}
-        self._catalogue_terms = np.diff(self.item_vectors_.tocsc().indptr) > 0
-        self._fit_posts(
-            data, self._select_posts(data), written, self._restrict(tfidf[len(products) :])
-        )
+        rows = self._select_posts(data)
+        self._fit_posts(data, rows, written, self._matchable(tfidf[n + n_paths :]))
 
     def _fit_posts(
         self, data: TrainingData, rows: np.ndarray, written: np.ndarray, text_vectors
@@ -167,7 +177,7 @@ class ContentSource(Recommender):
                 ),
                 shape=(len(rows), text_vectors.shape[0]),
             )
-            vectors = vectors + lift @ text_vectors
+            vectors = _normalise_rows(vectors + lift @ text_vectors)
         tags = _joined(posts["hashtags"])
         if is_parent.any():
             parent_tags = _joined(data.posts["hashtags"].iloc[parent[is_parent]])
@@ -193,7 +203,7 @@ class ContentSource(Recommender):
         if not self.half_life_days > 0:
             raise ValueError(f"half_life_days == {self.half_life_days}, must be > 0.")
         _check_int("profile_posts", self.profile_posts, 1)
-        for name in ("repost_weight", "hashtag_weight"):
+        for name in ("repost_weight", "hashtag_weight", "category_weight"):
             value = getattr(self, name)
             if not (isinstance(value, Real) and value >= 0):
                 raise ValueError(f"{name} == {value}, must be >= 0.")
@@ -229,17 +239,20 @@ class ContentSource(Recommender):
 
     def _with_hashtags(self, vectors: sp.csr_array, hashtags: np.ndarray) -> sp.csr_array:
         if self.hashtag_weight:
-            tags = self._restrict(_transform(self.vectorizer_, hashtags))
+            tags = self._matchable(_transform(self.vectorizer_, hashtags))
             vectors = vectors + float(self.hashtag_weight) * tags
         return sp.csr_array(vectors, dtype=np.float32)
 
-    def _restrict(self, vectors):
-        if not CATALOGUE_ONLY:
-            return sp.csr_array(vectors)
-        v = sp.csr_array(vectors).tocoo()
-        keep = self._catalogue_terms[v.col]
-        v = sp.csr_array((v.data[keep], (v.row[keep], v.col[keep])), shape=v.shape)
-        return _normalise_rows(v)
+    def _matchable(self, vectors) -> sp.csr_array:
+        """Post vectors on the terms products use, L2-normalised again (so a post with one
+        telling word, "weight", among words no product uses still counts in full)."""
+        if getattr(self, "_used_terms", None) is None:
+            n_terms = self.item_vectors_.shape[1]
+            self._used_terms = np.bincount(self.item_vectors_.indices, minlength=n_terms) > 0
+        vectors = sp.csr_array(vectors, dtype=np.float32, copy=True)
+        vectors.data[~self._used_terms[vectors.indices]] = 0.0
+        vectors.eliminate_zeros()
+        return _normalise_rows(vectors)
 
     def _decay(self, ages: np.ndarray) -> np.ndarray:
         return 0.5 ** (np.maximum(ages, 0.0) / float(self.half_life_days))
@@ -294,7 +307,9 @@ class ContentSource(Recommender):
         share *= (posts.weights * self._decay(posts.ages))[:, None]
         best = share.argmax(axis=0)
         terms, weights = _shared_terms(profile, vectors)
-        documents = _product_documents(self.data_.dataset.products.iloc[items])
+        documents = _product_documents(
+            self.data_.dataset.products.iloc[items], (*PRODUCT_TEXT, "category_path")
+        )
         reasons = []
         for row, post in enumerate(best):
             if len(terms[row]) == 0:
@@ -365,7 +380,7 @@ class ContentSource(Recommender):
             ages=np.array([(now - ts).total_seconds() / DAY_SECONDS]),
             weights=np.ones(1),
             vectors=self._with_hashtags(
-                self._restrict(self.vectorizer_.transform([text])),
+                self._matchable(self.vectorizer_.transform([text])),
                 np.array([" ".join(tags)], dtype=object),
             ),
             texts=np.array([text], dtype=object),
@@ -420,9 +435,8 @@ class ContentSource(Recommender):
 
 
 # ------------------------------------------------------------------- helpers
-def _product_documents(products: pd.DataFrame) -> np.ndarray:
-    fields = [products[c].astype(object).fillna("").astype(str) for c in PRODUCT_FIELDS]
-    fields += [fields[2]] * (CATEGORY_REPEAT - 1)
+def _product_documents(products: pd.DataFrame, columns: tuple[str, ...]) -> np.ndarray:
+    fields = [products[c].astype(object).fillna("").astype(str) for c in columns]
     doc = fields[0]
     for field in fields[1:]:
         doc = doc + " \n " + field

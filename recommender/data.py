@@ -145,6 +145,8 @@ class TrainingData:
         )
         purchased.sum_duplicates()
         f = dataset.follows
+        if until_ts is not None:
+            f = f[f["created_ts"] < until_ts]
         fu = users.lookup(f["follower_id"].to_numpy(np.int64))
         fv = users.lookup(f["followee_id"].to_numpy(np.int64))
         follows = sp.csr_array(

@@ -185,8 +185,11 @@ class SocialSource(Recommender):
         first = np.r_[True, keys[order][1:] != keys[order][:-1]]
         self._post_keys = keys[order][first]
         self._post_ids = posts["post_id"].to_numpy(dtype=np.int64)[known][order][first]
+        # Authors by post id, for live reposts (a dict of every post would be slow to build).
         post_ids = data.posts["post_id"].to_numpy(dtype=np.int64)
-        self._post_author = dict(zip(post_ids.tolist(), data.posts["u"].tolist(), strict=True))
+        by_id = np.argsort(post_ids)
+        self._post_index = (post_ids[by_id], data.posts["u"].to_numpy()[by_id])
+        self._live_authors: dict[int, int] = {}
         return {
             "friends_posted": _max_matrix(u[~kol], i[~kol], self.post_weight * weight[~kol], shape),
             "kol_pick": _max_matrix(u[kol], i[kol], self.kol_weight * weight[kol], shape),
@@ -335,20 +338,29 @@ class SocialSource(Recommender):
         u = self._user(user_id)
         i = None if product_id is None else self._item(product_id)
         mentioned = self.users_.lookup(list(mentions)) if len(mentions) else []
-        if repost_of is not None and int(repost_of) not in self._post_author:
-            raise UnknownIdError("post", [int(repost_of)])
-        self._post_author[int(post_id)] = u
+        original = None if repost_of is None else self._author(int(repost_of))
+        self._live_authors[int(post_id)] = u
         contact = self._weight_at(1.0, ts, self.tie_half_life_days)
         for v in np.unique(mentioned).tolist():
             self.ties_.add_contact(u, v, mentions=contact)
-        if repost_of is not None:
-            self.ties_.add_contact(u, self._post_author[int(repost_of)], reposts=contact)
+        if original is not None:
+            self.ties_.add_contact(u, original, reposts=contact)
         if i is not None:
             kol = bool(self.is_kol_[u])
             weight = self.kol_weight if kol else self.post_weight
             self._raise("kol_pick" if kol else "friends_posted", u, i, self._weight_at(weight, ts))
             self._live_posts[(u, i)] = int(post_id)
             self._count_category("post", u, i)
+
+    def _author(self, post_id: int) -> int:
+        """Author (user index) of a post known to the model; unknown posts raise."""
+        if post_id in self._live_authors:
+            return self._live_authors[post_id]
+        ids, authors = self._post_index
+        pos = np.searchsorted(ids, post_id)
+        if pos < len(ids) and ids[pos] == post_id:
+            return int(authors[pos])
+        raise UnknownIdError("post", [post_id])
 
     def _user(self, user_id: int) -> int:
         return int(self.users_.lookup([user_id])[0])

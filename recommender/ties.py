@@ -76,7 +76,6 @@ class Ties:
         n = data.n_users
         follows = sp.csr_array(data.follows, dtype=np.float32, copy=True)
         follows.sum_duplicates()  # canonical: sorted, so edge keys ascend
-        ties.follows = follows
         ties.mentions = _symmetric(*_mention_pairs(data, ties.half_life_days), n)
         ties.reposts = _symmetric(*_repost_pairs(data, ties.half_life_days), n)
         ties.groups = _membership(data)

@@ -112,7 +112,7 @@ def simulate_behaviour(
     cfg, tl = world.config, world.timeline
     day_rngs = rng.spawn(cfg.n_days)
     recent = np.zeros(world.catalogue.n)  # decayed purchase counts: what is trending
-    yesterday = _empty_purchases()
+    pending: dict[int, list[Views]] = {}  # friends' purchases waiting in people's feeds
     next_post_id = world.posts.n
     chunks, cause_chunks, showoff_chunks = [], [], []
     linked = np.flatnonzero(world.posts.product >= 0)
@@ -124,7 +124,7 @@ def simulate_behaviour(
         batches = [
             interest_views(world, day_start, DAY_US, r),
             popularity_views(world, trending, day_start, DAY_US, r),
-            _views_from_purchases(world, yesterday, day_start, day_end, r),
+            *pending.pop(day, []),
             _views_from_posts(world, linked, day_start, day_end, r),
         ]
         views = Views.concat(batches)
@@ -135,7 +135,9 @@ def simulate_behaviour(
         showoff_ids, showoff = _showoffs(world, buyer, product, ts, next_post_id, day_end, r)
         next_post_id += len(showoff_ids)
         showoff_chunks.append(showoff)
-        yesterday = (buyer, product, ts, showoff["post_map"])
+        today = (buyer, product, ts, showoff["post_map"])
+        pushed = _views_from_purchases(world, today, day_end + 1, day_end + DAY_US, r)
+        _schedule(pending, pushed, day, tl, r)
         recent = recent * 0.8 + np.bincount(product, minlength=world.catalogue.n)
         if progress is not None:
             progress(1)
@@ -146,13 +148,34 @@ def simulate_behaviour(
     )
 
 
-def _empty_purchases():
-    empty = np.zeros(0, dtype=np.int64)
-    return empty, empty, empty, empty
+FEED_PERSISTENCE = 0.35
+"""Chance per day that a friend's purchase still waiting in someone's feed is seen that
+day: it is seen after a geometric number of days (mean about three), so what friends bought
+last week still matters this week."""
+
+FEED_MAX_DAYS = 14
+
+
+def _schedule(pending: dict, pushed: Views, day: int, timeline: Timeline, rng) -> None:
+    """Spread tomorrow's pushed views over the following days."""
+    if len(pushed) == 0:
+        return
+    delay = np.minimum(rng.geometric(FEED_PERSISTENCE, len(pushed)) - 1, FEED_MAX_DAYS)
+    pushed.ts = pushed.ts + delay * DAY_US
+    target = day + 1 + delay
+    order = np.argsort(target, kind="stable")
+    days, starts = np.unique(target[order], return_index=True)
+    bounds = np.r_[starts, len(order)]
+    for d, lo, hi in zip(days, bounds[:-1], bounds[1:], strict=True):
+        if d >= timeline.n_days:
+            break
+        idx = order[lo:hi]
+        batch = Views(*(getattr(pushed, f)[idx] for f in Views.__dataclass_fields__))
+        pending.setdefault(int(d), []).append(batch)
 
 
 def _views_from_purchases(world, yesterday, day_start, day_end, rng) -> Views:
-    """Yesterday's purchases reach the buyers' followers — unless a buyer keeps them private.
+    """A day's purchases reach the buyers' followers — unless a buyer keeps them private.
 
     A purchase with a show-off post is pushed harder and carries the post, so purchases it
     leads to are attributed to it (``via_post_id``).

@@ -380,3 +380,14 @@ def test_rejects_bad_hyperparameters(tiny_dataset) -> None:
         SocialSource(cart_weight=-1).fit(tiny_dataset, until=CUTOFF)
     with pytest.raises(ValueError, match=r"half_life_days == 0, must be > 0"):
         SocialSource(half_life_days=0).fit(tiny_dataset, until=CUTOFF)
+
+
+def test_live_repost_and_mention_strengthen_the_tie() -> None:
+    model = SocialSource().fit(make_valid_dataset())
+    xiao, kol = model.users_.lookup([4, 2])
+    before = model.ties_.strength(xiao, kol)
+    model.add_post(301, 4, repost_of=201)  # xiao reposts the KOL's guide
+    after_repost = model.ties_.strength(xiao, kol)
+    model.add_post(302, 2, mentions=[4], repost_of=301)  # the KOL answers, reposting it
+    assert model.ties_.strength(xiao, kol) > after_repost > before
+    assert model.ties_.rows([xiao])[0, kol] == pytest.approx(model.ties_.strength(xiao, kol))
