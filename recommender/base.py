@@ -55,6 +55,10 @@ class Recommender(BaseEstimator):
     #: Name used in reasons, reports and the hybrid's feature names.
     source_name: str = "base"
 
+    #: Learned attributes a model directory stores (arrays or sparse matrices); everything
+    #: else is derived deterministically from the dataset and rebuilt on load.
+    _persist: tuple[str, ...] = ()
+
     # ------------------------------------------------------------------ hooks
     def _fit(self, data: TrainingData) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -70,6 +74,13 @@ class Recommender(BaseEstimator):
         """Reasons for each item recommended to one user (index space)."""
         return [[] for _ in items]
 
+    def _rebuild(self, data: TrainingData) -> None:
+        """Recompute derived state after loading the :attr:`_persist` attributes.
+
+        The default refits, which suits sources whose whole state is a deterministic
+        function of the data (text indexes, counts, tie strengths)."""
+        self._fit(data)
+
     # ----------------------------------------------------------------- public
     def fit(self, data, *, until=None) -> Recommender:
         """Learn from a :class:`~recommender.dataset.Dataset` (or :class:`TrainingData`)
@@ -80,6 +91,22 @@ class Recommender(BaseEstimator):
         self.items_ = data.items
         self._fit(data)
         return self
+
+    def save(self, path, *, overwrite: bool = False):
+        """Write a versioned model directory (:mod:`recommender.persistence`)."""
+        from recommender.persistence import save_model
+
+        return save_model(self, path, overwrite=overwrite)
+
+    @classmethod
+    def load(cls, path, dataset) -> Recommender:
+        """Load a model directory saved by :meth:`save`, against its dataset."""
+        from recommender.persistence import ModelFormatError, load_model
+
+        model = load_model(path, dataset)
+        if not isinstance(model, cls):
+            raise ModelFormatError(f"{path} holds a {type(model).__name__}, not a {cls.__name__}")
+        return model
 
     def score(self, user_ids) -> np.ndarray:
         """Scores of every product for each raw user id (rows follow ``user_ids``)."""

@@ -38,6 +38,7 @@ class ALSSource(Recommender):
     """
 
     source_name = "collaborative"
+    _persist = ("user_factors_", "item_factors_")
 
     def __init__(
         self,
@@ -83,6 +84,26 @@ class ALSSource(Recommender):
         self.model_ = model
         self.user_factors_ = np.asarray(model.user_factors, dtype=np.float32)
         self.item_factors_ = np.asarray(model.item_factors, dtype=np.float32)
+        norms = np.linalg.norm(self.item_factors_, axis=1)
+        self.item_unit_ = self.item_factors_ / np.maximum(norms, 1e-9)[:, None]
+
+    def _rebuild(self, data: TrainingData) -> None:
+        """Restore the ``implicit`` model around the stored factors (no refit)."""
+        self.confidence_ = self._confidence(data.user_items)
+        with threadpool_limits(1, "blas"), warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="OpenBLAS is configured")
+            model = AlternatingLeastSquares(
+                factors=self.factors,
+                regularization=self.regularization,
+                alpha=1.0,
+                iterations=self.iterations,
+                random_state=self.random_state,
+                num_threads=self.num_threads,
+            )
+        self.user_factors_ = np.ascontiguousarray(self.user_factors_, dtype=np.float32)
+        self.item_factors_ = np.ascontiguousarray(self.item_factors_, dtype=np.float32)
+        model.user_factors, model.item_factors = self.user_factors_, self.item_factors_
+        self.model_ = model
         norms = np.linalg.norm(self.item_factors_, axis=1)
         self.item_unit_ = self.item_factors_ / np.maximum(norms, 1e-9)[:, None]
 

@@ -152,6 +152,7 @@ class ContentSource(Recommender):
         self.item_vectors_ = _normalise_rows(tfidf[:n] + float(self.category_weight) * category)
         self._items_t = self.item_vectors_.T.tocsr()
         self._used_terms = None
+        self._text_columns = None
         self._live_posts: dict[int, list[_Posts]] = {}
         rows = self._select_posts(data)
         self._fit_posts(data, rows, written, self._matchable(tfidf[n + n_paths :]))
@@ -307,22 +308,28 @@ class ContentSource(Recommender):
         share *= (posts.weights * self._decay(posts.ages))[:, None]
         best = share.argmax(axis=0)
         terms, weights = _shared_terms(profile, vectors)
-        documents = _product_documents(
-            self.data_.dataset.products.iloc[items], (*PRODUCT_TEXT, "category_path")
-        )
+        documents = self._product_texts(items)
         reasons = []
         for row, post in enumerate(best):
             if len(terms[row]) == 0:
                 reasons.append([])
                 continue
             # Words of the quoted post, so the quote and the words agree.
-            in_post = np.isin(terms[row], posts.vectors[[post]].indices)
+            start, end = posts.vectors.indptr[post], posts.vectors.indptr[post + 1]
+            in_post = np.isin(terms[row], posts.vectors.indices[start:end])
             term, weight = terms[row][in_post], weights[row][in_post]
             strongest = np.argsort(-weight, kind="stable")[:10]
             matched = zip(self.vocabulary_[term[strongest]], weight[strongest], strict=True)
             words = readable_words(dict(matched), str(posts.texts[post]), documents[row])
             reasons.append([self._reason(posts, int(post), words)])
         return reasons
+
+    def _product_texts(self, items: np.ndarray) -> list[str]:
+        """The text of some products, as the words of reasons are looked up in it."""
+        if getattr(self, "_text_columns", None) is None:
+            products = self.data_.dataset.products
+            self._text_columns = [_strings(products[c]) for c in (*PRODUCT_TEXT, "category_path")]
+        return [" \n ".join(column[i] for column in self._text_columns) for i in items]
 
     def _reason(self, posts: _Posts, post: int, words: list[str]) -> Reason:
         quote = excerpt(str(posts.texts[post]))

@@ -156,6 +156,11 @@ class HybridRecommender(_BaseComposition, Recommender):
         self.context_ = FeatureContext.build(data)
         self.feature_names_ = self._feature_names()
 
+    def _rebuild(self, data: TrainingData) -> None:
+        """After loading: sources and ranker are restored; rebuild the feature look-ups."""
+        self.context_ = FeatureContext.build(data)
+        self.feature_names_ = self._feature_names()
+
     def _ranker_split(self, data: TrainingData) -> tuple[TrainingData, sp.csr_array]:
         """Data the stage-1 sources see, and the purchases the ranker must predict."""
         rng = np.random.default_rng(self.random_state)

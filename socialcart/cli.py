@@ -22,7 +22,13 @@ bench_app = typer.Typer(help="Benchmarks (speed and memory figures).", no_args_i
 app.add_typer(bench_app, name="bench")
 
 # Packages whose CLI modules add commands; a package not yet built is simply absent.
-COMMAND_MODULES = ("synthetic_data.cli", "recommender.cli", "service.cli", "benchmarks.cli")
+COMMAND_MODULES = (
+    "synthetic_data.cli",
+    "recommender.cli",
+    "recommender.model_cli",
+    "service.cli",
+    "benchmarks.cli",
+)
 
 
 def _register_all() -> None:

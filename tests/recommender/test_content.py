@@ -267,6 +267,7 @@ def test_readable_words_merge_overlapping_characters() -> None:
         ({"profile_posts": 0}, r"profile_posts == 0, must be an int >= 1\."),
         ({"repost_weight": -1.0}, r"repost_weight == -1.0, must be >= 0\."),
         ({"hashtag_weight": -0.5}, r"hashtag_weight == -0.5, must be >= 0\."),
+        ({"category_weight": -1}, r"category_weight == -1, must be >= 0\."),
         ({"max_features": 0}, r"max_features == 0, must be an int >= 1\."),
         ({"min_df": 0}, r"min_df == 0, must be an int >= 1"),
         ({"min_df": 1.5}, r"min_df == 1.5, must be an int >= 1 or a float in \(0, 1\]\."),
