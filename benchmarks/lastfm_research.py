@@ -355,7 +355,7 @@ def grids(quick: bool) -> dict[str, tuple[Model, list[dict]]]:
         }
     als_grid = product(
         factors=[32, 48, 64, 96, 128],
-        reg=[1.0, 5.0, 10.0, 20.0, 30.0],
+        reg=[1.0, 5.0, 10.0, 20.0, 30.0, 50.0],
         iters=[30],
         scheme=["bm25"],
         scale=[1.0],
@@ -370,20 +370,25 @@ def grids(quick: bool) -> dict[str, tuple[Model, list[dict]]]:
         factors=[48, 64, 96], reg=[1.0, 10.0], iters=[30], scheme=["log"], scale=[1.0, 5.0]
     )
     als_grid += product(
-        factors=[64], reg=[10.0, 20.0], iters=[15, 60], scheme=["bm25"], scale=[0.5, 2.0]
+        factors=[192], reg=[30.0, 50.0, 80.0], iters=[30], scheme=["bm25"], scale=[1.0]
     )
+    als_grid += product(factors=[96], reg=[30.0], iters=[15, 60], scheme=["bm25"], scale=[0.5, 2.0])
     ease_grid = product(lam=[25.0, 50.0, 100.0, 200.0, 400.0], scheme=["binary"])
     ease_grid += product(lam=[400.0, 800.0, 1600.0, 3200.0, 6400.0], scheme=["log"])
-    ease_grid += product(lam=[100.0, 200.0, 400.0, 800.0, 1600.0, 3200.0], scheme=["bm25"])
+    ease_grid += product(lam=[400.0, 800.0, 1600.0, 3200.0, 6400.0, 12800.0], scheme=["bm25"])
     return {
         "popularity": (popularity, [{}]),
-        "item-kNN": (item_knn, product(k=[50, 100, 200, 400, 1000], shrink=[0.0, 10.0, 50.0])),
+        "item-kNN": (
+            item_knn,
+            product(k=[50, 100, 200, 400, 1000, 3000], shrink=[0.0, 10.0, 50.0]),
+        ),
         "user-kNN": (user_knn, product(k=[25, 50, 100, 200, 400], power=[1.0, 2.0])),
         "EASE": (ease, ease_grid),
-        "RP3beta": (rp3beta, product(alpha=[0.6, 0.8, 1.0, 1.2], beta=[0.2, 0.3, 0.4, 0.5])),
+        "RP3beta": (rp3beta, product(alpha=[0.4, 0.6, 0.8, 1.0], beta=[0.2, 0.3, 0.4, 0.5])),
         "ALS": (als, als_grid),
         "friends' items": (friends_items, [{}]),
-        "tag content": (tag_content, [{"own": False}, {"own": True}]),
+        "tag content": (tag_content, [{"own": False}]),
+        "tag content, own tags kept": (tag_content, [{"own": True}]),
         "tagged (direct)": (tagged_direct, [{}]),
     }
 
@@ -470,20 +475,8 @@ def main() -> None:
         ),
     ]
     if "tagged (direct)" in results:
-        families.append(
-            (
-                "CF + friends + tags + tagged (direct)",
-                [
-                    "ALS",
-                    "EASE",
-                    "RP3beta",
-                    "user-kNN",
-                    "friends' items",
-                    "tag content",
-                    "tagged (direct)",
-                ],
-            )
-        )
+        own = ["tag content, own tags kept", "tagged (direct)"]
+        families.append(("CF + friends + tags + the user's own tag links", families[-1][1] + own))
     blends, weights = [], {}
     for label, names in families:
         weights, val_r, test_r = blend(names, results, val, test, weights, normalised)

@@ -14,11 +14,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
 from recommender.data import TrainingData, as_training_data
-from recommender.metrics import top_k
 
 BATCH_CELLS = 1 << 24
 """Score cells (users × items) computed at once when ranking a batch of users."""
@@ -46,6 +46,26 @@ class Reason:
             "evidence": self.evidence,
             "source": self.source,
         }
+
+
+def top_n(scores: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The ``n`` best columns of each row, best first (ties to the lower index), and their
+    scores; ``-inf`` entries are never returned (``-1`` pads).
+
+    ``argpartition`` finds the top ``n`` in linear time; only those ``n`` are sorted.
+    """
+    n = min(n, scores.shape[1])
+    if n == 0 or scores.shape[0] == 0:
+        shape = (scores.shape[0], n)
+        return np.full(shape, -1, dtype=np.int64), np.full(shape, -np.inf, dtype=np.float32)
+    part = np.argpartition(-scores, n - 1, axis=1)[:, :n]
+    vals = np.take_along_axis(scores, part, axis=1)
+    order = np.lexsort((part, -vals), axis=-1)
+    top = np.take_along_axis(part, order, axis=1).astype(np.int64)
+    vals = np.take_along_axis(vals, order, axis=1)
+    missing = ~np.isfinite(vals)
+    top[missing] = -1
+    return top, np.where(missing, -np.inf, vals).astype(np.float32)
 
 
 class Recommender(BaseEstimator):
@@ -128,17 +148,16 @@ class Recommender(BaseEstimator):
         step = max(1, BATCH_CELLS // max(self.data_.n_items, 1))
         for start in range(0, len(users), step):
             block = users[start : start + step]
-            s = np.asarray(self._score(block), dtype=np.float32)
+            s = np.array(self._score(block), dtype=np.float32)
             s[~np.isfinite(s)] = -np.inf
             if blocked is not None:
                 s[:, blocked] = -np.inf
-            ex = exclude[start : start + len(block)] if exclude is not None else None
-            top = top_k(np.where(np.isfinite(s), s, np.nan), n, exclude=ex)
-            items[start : start + len(block)] = top
-            rows = np.arange(len(block))[:, None]
-            scores[start : start + len(block)] = np.where(
-                top >= 0, s[rows, np.maximum(top, 0)], -np.inf
-            )
+            if exclude is not None:
+                ex = sp.csr_array(exclude[start : start + len(block)])
+                s[np.repeat(np.arange(len(block)), np.diff(ex.indptr)), ex.indices] = -np.inf
+            top, top_scores = top_n(s, n)
+            items[start : start + len(block), : top.shape[1]] = top
+            scores[start : start + len(block), : top.shape[1]] = top_scores
         return items, scores
 
     def recommend(
@@ -181,7 +200,11 @@ class Recommender(BaseEstimator):
                     }
                 )
         columns = ["user_id", "rank", "product_id", "score", "source", "reasons"]
-        return pd.DataFrame(rows, columns=columns)
+        frame = pd.DataFrame(rows, columns=columns)
+        # Typed even when empty, so results of several calls concatenate cleanly.
+        return frame.astype(
+            {"user_id": np.int64, "rank": np.int64, "product_id": np.int64, "score": np.float64}
+        )
 
     # ---------------------------------------------------------------- helpers
     def _blocked_items(self, exclude_items, categories, lo, hi) -> np.ndarray | None:

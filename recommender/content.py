@@ -25,7 +25,6 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import scipy.sparse as sp
-from sklearn.preprocessing import normalize
 from sklearn.utils.validation import check_is_fitted
 
 from recommender.base import Reason, Recommender
@@ -83,20 +82,22 @@ class ContentSource(Recommender):
     Attributes
     ----------
     vectorizer_ : sklearn.feature_extraction.text.TfidfVectorizer
-        Fitted on the product texts.
+        Fitted on product texts, category paths and distinct posts; rebuilt from
+        ``vocabulary_`` and ``idf_`` by :func:`recommender.text.tfidf_from_arrays`.
     vocabulary_ : numpy.ndarray of str
         The terms in column order (``vectorizer_.vocabulary_`` as an array).
     idf_ : numpy.ndarray of float
-        Inverse document frequency of every term in the catalogue.
+        Inverse document frequency of every term.
     item_vectors_ : scipy.sparse.csr_array, shape (n_items, n_terms)
-        L2-normalised TF-IDF of every product.
+        L2-normalised TF-IDF of every product (text plus weighted category path).
     user_profiles_ : scipy.sparse.csr_array, shape (n_users, n_terms)
         L2-normalised profile of every person (an empty row: nothing written that matches).
     post_ids_, post_users_, post_ages_, post_weights_, post_texts_, post_reposts_ : ndarray
         The profile posts, sorted by user index and newest first: id, user index, age in
         days at ``data_.now``, repost weight, text shown in reasons, whether a repost.
     post_vectors_ : scipy.sparse.csr_array, shape (n_posts, n_terms)
-        TF-IDF of each profile post (text plus weighted hashtags), before weights and decay.
+        TF-IDF of each profile post on the terms products use (text plus weighted
+        hashtags), before the repost weight and time decay.
     """
 
     source_name = "content"
@@ -317,6 +318,7 @@ class ContentSource(Recommender):
             # Words of the quoted post, so the quote and the words agree.
             start, end = posts.vectors.indptr[post], posts.vectors.indptr[post + 1]
             in_post = np.isin(terms[row], posts.vectors.indices[start:end])
+            in_post |= not in_post.any()
             term, weight = terms[row][in_post], weights[row][in_post]
             strongest = np.argsort(-weight, kind="stable")[:10]
             matched = zip(self.vocabulary_[term[strongest]], weight[strongest], strict=True)
@@ -500,7 +502,19 @@ def _transform(vectorizer, texts: np.ndarray) -> sp.csr_array:
 
 
 def _normalise_rows(matrix) -> sp.csr_array:
-    return sp.csr_array(normalize(sp.csr_matrix(matrix), norm="l2"), dtype=np.float32)
+    """Rows scaled to unit L2 norm (empty rows stay empty)."""
+    matrix = sp.csr_array(matrix, dtype=np.float32, copy=True)
+    matrix.sum_duplicates()
+    lengths = np.sqrt(
+        np.bincount(
+            np.repeat(np.arange(matrix.shape[0]), np.diff(matrix.indptr)),
+            weights=matrix.data.astype(np.float64) ** 2,
+            minlength=matrix.shape[0],
+        )
+    )
+    scale = np.divide(1.0, lengths, out=np.zeros_like(lengths), where=lengths > 0)
+    matrix.data *= np.repeat(scale, np.diff(matrix.indptr)).astype(np.float32)
+    return matrix
 
 
 def _check_int(name: str, value, minimum: int) -> None:

@@ -20,7 +20,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.utils.metaestimators import _BaseComposition
 from sklearn.utils.validation import check_is_fitted
 
-from recommender.base import Reason, Recommender
+from recommender.base import Reason, Recommender, top_n
 from recommender.data import TrainingData, as_training_data, restrict
 from recommender.features import PAIR_FEATURES, FeatureContext
 
@@ -385,14 +385,7 @@ def _default_ranker(random_state: int) -> HistGradientBoostingClassifier:
 
 
 def _top(scores: np.ndarray, n: int) -> np.ndarray:
-    """Top-``n`` column indices per row by score (-1 for -inf), best first."""
-    n = min(n, scores.shape[1])
-    part = np.argpartition(-scores, n - 1, axis=1)[:, :n]
-    vals = np.take_along_axis(scores, part, axis=1)
-    order = np.lexsort((part, -vals), axis=1)
-    top = np.take_along_axis(part, order, axis=1)
-    top[~np.isfinite(np.take_along_axis(vals, order, axis=1))] = -1
-    return top
+    return top_n(scores, n)[0]
 
 
 def _row_union(items: np.ndarray) -> np.ndarray:

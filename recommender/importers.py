@@ -575,7 +575,12 @@ def import_csv(
 
     say("reading files")
     raw = {k: read_delimited(p, what=k, sep=sep) for k, p in sources.items() if "map" not in k}
-    users_raw, items_raw = _raw_ids(raw, columns, sources)
+    split_raw = {
+        part: _split_pairs(raw[f"split_{part}"], columns, sources, f"split_{part}")
+        for part in ("train", "test")
+        if f"split_{part}" in raw
+    }
+    users_raw, items_raw = _raw_ids(raw, columns, sources, split_raw)
     user_ids, item_ids = IdMap(users_raw), IdMap(items_raw)
 
     say("interactions")
@@ -592,17 +597,13 @@ def import_csv(
         say("tags")
         tags = _tags(raw["item_tags"], columns, user_ids, item_ids, sources["item_tags"])
     split = None
-    if "split_train" in raw:
+    if split_raw:
         say("fixed split")
-        pairs = {
-            part: _split_pairs(raw[f"split_{part}"], columns, sources, f"split_{part}")
-            for part in ("train", "test")
-        }
         pairs = {
             part: pd.DataFrame(
                 {"user_id": user_ids(frame["user"]), "product_id": item_ids(frame["item"])}
             )
-            for part, frame in pairs.items()
+            for part, frame in split_raw.items()
         }
         inter["split"] = apply_fixed_split(inter, pairs["train"], pairs["test"])
         split = "fixed"
@@ -647,7 +648,10 @@ def _version() -> str:
 
 
 def _raw_ids(
-    raw: dict[str, pd.DataFrame], columns: CsvColumns, sources: dict[str, Path]
+    raw: dict[str, pd.DataFrame],
+    columns: CsvColumns,
+    sources: dict[str, Path],
+    split_raw: dict[str, pd.DataFrame],
 ) -> tuple[pd.Series, pd.Series]:
     """Every raw user id and item id named by any file (to number them consistently)."""
     file = {k: p.name for k, p in sources.items()}
@@ -670,11 +674,9 @@ def _raw_ids(
         )
         if tag_users is not None:
             users.append(tag_users[tag_users.str.strip().ne("")])
-    for part in ("split_train", "split_test"):
-        if part in raw:
-            pairs = _split_pairs(raw[part], columns, sources, part)
-            users.append(pairs["user"])
-            items.append(pairs["item"])
+    for pairs in split_raw.values():
+        users.append(pairs["user"])
+        items.append(pairs["item"])
     return pd.concat(users, ignore_index=True), pd.concat(items, ignore_index=True)
 
 

@@ -135,7 +135,8 @@ def _build_urn(attract, community, n_stubs, rng):
     expected = attract[order] / attract.sum() * max(n_stubs, 1)
     copies = np.floor(expected + rng.random(len(expected))).astype(np.int64)
     urn = np.repeat(order.astype(np.int32), copies)
-    size = np.bincount(community[urn], minlength=int(community.max()) + 1)
+    size = np.bincount(community[order], weights=copies, minlength=int(community.max()) + 1)
+    size = size.astype(np.int64)
     start = np.concatenate([[0], np.cumsum(size)[:-1]])
     return urn, start, size
 
@@ -177,12 +178,11 @@ def _direct_choices(config, follower, users, urn, circles, rng):
 
 def _triadic_choices(n_triadic, direct_indptr, direct_followee, rng):
     """Friends of friends: a followee of a random direct followee of each follower."""
-    follower = np.repeat(np.arange(len(n_triadic), dtype=np.int64), n_triadic)
-    has = direct_indptr[follower + 1] > direct_indptr[follower]
-    follower = follower[has]
-    lengths = direct_indptr[follower + 1] - direct_indptr[follower]
+    n_direct = np.diff(direct_indptr)
+    follower = np.repeat(np.arange(len(n_triadic), dtype=np.int64), n_triadic * (n_direct > 0))
+    lengths = n_direct[follower]
     via = direct_followee[
-        direct_indptr[follower] + np.floor(rng.random(len(follower)) * lengths).astype(np.int64)
+        direct_indptr[follower] + (rng.random(len(follower)) * lengths).astype(np.int64)
     ]
     via_len = direct_indptr[via + 1] - direct_indptr[via]
     ok = via_len > 0
@@ -252,10 +252,11 @@ def _add_reciprocity(config, users, keys, n, rng):
     chosen, new_follower, new_followee = chosen[ok], new_follower[ok], new_followee[ok]
     new_keys = np.sort(new_follower * n + new_followee)
     mutual_out[chosen] = True
-    merged = np.concatenate([keys, new_keys])
-    flags = np.concatenate([mutual_out, np.ones(len(new_keys), dtype=bool)])
-    order = np.argsort(merged, kind="stable")  # two sorted runs: a linear merge
-    merged, flags = merged[order], flags[order]
+    # Merge the few returned follows into the sorted keys by insertion (linear copies),
+    # cheaper than re-sorting fifty million keys.
+    at = np.searchsorted(keys, new_keys)
+    merged = np.insert(keys, at, new_keys)
+    flags = np.insert(mutual_out, at, True)
     unique = np.ones(len(merged), dtype=bool)
     unique[1:] = merged[1:] != merged[:-1]
     # A duplicate means the follow was already returned: keep the flag of either copy.
@@ -265,17 +266,18 @@ def _add_reciprocity(config, users, keys, n, rng):
 
 def _transpose(follower: np.ndarray, followee: np.ndarray, n: int):
     """Edges indexed by followee: CSR of edge positions, by a counting sort in C++."""
-    edge_ids = np.arange(len(follower), dtype=np.int64)
+    # Explicit entries survive tocsc even when zero, so edge 0 needs no offset.
+    edge_ids = np.arange(len(follower), dtype=np.int32)
     matrix = sp.csr_matrix(
         (
-            edge_ids + 1,
+            edge_ids,
             followee,
             np.concatenate([[0], np.cumsum(np.bincount(follower, minlength=n))]),
         ),
         shape=(n, n),
     )
     csc = matrix.tocsc()
-    return csc.indptr.astype(np.int64), (csc.data - 1).astype(np.int32)
+    return csc.indptr.astype(np.int64), csc.data
 
 
 def _created_times(follower, followee, mutual, users, timeline, rng):

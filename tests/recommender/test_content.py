@@ -100,8 +100,10 @@ def test_planted_post_brings_weight_loss_products_first(tiny_dataset: Dataset) -
     assert reason["source"] == "content"
     assert reason["evidence"]["post_id"] == post_id
     assert reason["evidence"]["post_text"] == "trying to lose weight before summer"
-    assert "weight" in reason["evidence"]["matched_words"]
-    assert reason["text"] == 'Matches your post: "trying to lose weight before summer" (weight)'
+    matched = reason["evidence"]["matched_words"]
+    assert any("weight" in word for word in matched)
+    assert reason["text"].startswith('Matches your post: "trying to lose weight before summer" (')
+    assert all(word in reason["text"] for word in matched)
 
 
 def test_live_post_changes_recommendations(tiny_dataset: Dataset) -> None:
@@ -115,7 +117,7 @@ def test_live_post_changes_recommendations(tiny_dataset: Dataset) -> None:
     assert weight_loss_in_top5(tiny_dataset, after) >= 3
     evidence = after["reasons"].iloc[0][0]["evidence"]
     assert evidence["post_id"] == 10**9
-    assert "weight" in evidence["matched_words"]
+    assert any("weight" in word for word in evidence["matched_words"])
     # Other people are untouched.
     pd.testing.assert_frame_equal(model.recommend([5], k=5), model.recommend([5], k=5))
 

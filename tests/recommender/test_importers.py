@@ -134,6 +134,14 @@ def test_string_ids_are_numbered_and_kept_as_external_ids(tmp_path):
     assert list(zip(ds.follows["follower_id"], ds.follows["followee_id"], strict=True)) == [(2, 0)]
 
 
+def test_separator_and_latin1_encoding_are_detected(tmp_path):
+    inter = write(tmp_path / "i.txt", "user|item\n1|7\n")
+    items = tmp_path / "items.txt"
+    items.write_bytes("item;title\n7;Beyonc\xe9\n".encode("latin-1"))
+    ds = import_csv(interactions=inter, items=items)
+    assert ds.products["title"].tolist() == ["Beyonc\xe9"]
+
+
 def test_event_column_is_mapped_and_unknown_events_fail(tmp_path):
     inter = write(
         tmp_path / "e.csv", "user,item,action,ts\n1,2,pv,1614556800\n1,2,buy,1614556900\n"
