@@ -194,7 +194,11 @@ class ContentSource(Recommender):
         self.post_texts_ = texts
         self.post_reposts_ = reposts
         self.post_vectors_ = self._with_hashtags(sp.csr_array(vectors), tags)
-        weight = self.post_weights_ * self._decay(self.post_ages_)
+        # Ages relative to each person's newest post: the same ranking once the profile is
+        # normalised, without decayed weights underflowing for data years old (imports).
+        newest = np.full(data.n_users, np.inf)
+        np.minimum.at(newest, self.post_users_, self.post_ages_)
+        weight = self.post_weights_ * self._decay(self.post_ages_ - newest[self.post_users_])
         to_users = sp.csr_array(
             (weight.astype(np.float32), (self.post_users_, np.arange(len(rows)))),
             shape=(data.n_users, len(rows)),
@@ -273,6 +277,21 @@ class ContentSource(Recommender):
             self._items_t = self.item_vectors_.T.tocsr()
         return self._items_t
 
+    def recent_matches(self, user: int, days: float, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """Products matching only what the person posted in the last ``days`` (index space):
+        the fresh intent a new post signals ("trying to lose weight before summer")."""
+        check_is_fitted(self, "user_profiles_")
+        posts = self._user_posts(user)
+        recent = posts.ages <= days
+        if not recent.any():
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+        weights = sp.csr_array(posts.weights[recent][None, :].astype(np.float32))
+        vector = _normalise_rows(sp.csr_array(weights @ posts.vectors[recent]))
+        scores = (vector @ self.item_vectors_.T).toarray().ravel()
+        top = np.argsort(-scores, kind="stable")[:n]
+        top = top[scores[top] > 0]
+        return top.astype(np.int64), scores[top].astype(np.float32)
+
     def similar_items(self, item: int, n: int = 10) -> tuple[np.ndarray, np.ndarray]:
         """The ``n`` products most similar in text to product index ``item``.
 
@@ -306,7 +325,7 @@ class ContentSource(Recommender):
         vectors = self.item_vectors_[np.asarray(items, dtype=np.int64)]
         # The evidence is the post that adds most to the item's score.
         share = (posts.vectors @ vectors.T).toarray()
-        share *= (posts.weights * self._decay(posts.ages))[:, None]
+        share *= (posts.weights * self._decay(posts.ages - posts.ages.min()))[:, None]
         best = share.argmax(axis=0)
         terms, weights = _shared_terms(profile, vectors)
         documents = self._product_texts(items)
@@ -397,7 +416,8 @@ class ContentSource(Recommender):
         )
         self._live_posts.setdefault(u, []).append(post)
         posts = self._user_posts(u)
-        row = (posts.weights * self._decay(posts.ages)).astype(np.float32) @ posts.vectors
+        decay = self._decay(posts.ages - posts.ages.min())
+        row = (posts.weights * decay).astype(np.float32) @ posts.vectors
         self._set_profile(u, _normalise_rows(sp.csr_array(row[None, :])))
 
     def _user_posts(self, u: int) -> _Posts:

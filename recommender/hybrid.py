@@ -19,10 +19,12 @@ from sklearn.base import clone
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.utils.metaestimators import _BaseComposition
 from sklearn.utils.validation import check_is_fitted
+from threadpoolctl import threadpool_limits
 
 from recommender.base import Reason, Recommender, top_n
 from recommender.data import TrainingData, as_training_data, restrict
 from recommender.features import PAIR_FEATURES, FeatureContext
+from recommender.live import LiveUpdatesMixin
 
 REASON_ORDER = (
     "friends_purchased",
@@ -31,6 +33,7 @@ REASON_ORDER = (
     "friends_engaged",
     "friends_posted",
     "similar_to_purchased",
+    "popular_in_your_category",
     "collaborative",
     "trending_in_segment",
     "trending",
@@ -39,6 +42,7 @@ REASON_ORDER = (
 
 def default_sources() -> list[tuple[str, Recommender]]:
     """Content, social, collaborative and popularity sources with their defaults."""
+    from recommender.category import CategorySource
     from recommender.collaborative import ALSSource
     from recommender.content import ContentSource
     from recommender.popularity import PopularitySource
@@ -48,11 +52,12 @@ def default_sources() -> list[tuple[str, Recommender]]:
         ("content", ContentSource()),
         ("social", SocialSource()),
         ("collaborative", ALSSource()),
+        ("category", CategorySource()),
         ("popularity", PopularitySource()),
     ]
 
 
-class HybridRecommender(_BaseComposition, Recommender):
+class HybridRecommender(LiveUpdatesMixin, _BaseComposition, Recommender):
     """Candidate sources combined by a learned ranker, with business rules and reasons.
 
     Parameters
@@ -70,14 +75,19 @@ class HybridRecommender(_BaseComposition, Recommender):
     ranker_holdout : float, default=0.2
         Share of each person's training interactions held out for the ranker when the data
         has no time order (a fixed split).
-    max_train_users : int, default=5000
+    max_train_users : int, default=2000
         People sampled to train the ranker.
-    negatives_per_user : int, default=60
+    negatives_per_user : int, default=40
         Non-purchased candidates sampled per person for the ranker.
     max_per_category : int or None, default=None
         Diversity rule: at most this many products of one category in a list.
     max_per_kol : int or None, default=2
         At most this many products in a list endorsed by one KOL.
+    intent_slots : int, default=2
+        Fresh intent: the best matches of what a person posted in the last ``intent_days``
+        take the first slots of their list (a new post changes the list at once, even
+        before the ranker has seen many such posts).
+    intent_days : float, default=3.0
     random_state : int, default=0
     """
 
@@ -91,10 +101,12 @@ class HybridRecommender(_BaseComposition, Recommender):
         n_candidates: int = 100,
         ranker_window_days: float = 7.0,
         ranker_holdout: float = 0.2,
-        max_train_users: int = 5000,
-        negatives_per_user: int = 60,
+        max_train_users: int = 2000,
+        negatives_per_user: int = 40,
         max_per_category: int | None = None,
         max_per_kol: int | None = 2,
+        intent_slots: int = 2,
+        intent_days: float = 3.0,
         random_state: int = 0,
     ) -> None:
         self.sources = sources
@@ -106,6 +118,8 @@ class HybridRecommender(_BaseComposition, Recommender):
         self.negatives_per_user = negatives_per_user
         self.max_per_category = max_per_category
         self.max_per_kol = max_per_kol
+        self.intent_slots = intent_slots
+        self.intent_days = intent_days
         self.random_state = random_state
 
     # ------------------------------------------------------------ params
@@ -143,6 +157,8 @@ class HybridRecommender(_BaseComposition, Recommender):
             stage1_sources = [clone(s).fit(stage1) for _, s in named]
             context = FeatureContext.build(stage1)
             X, y = self._training_rows(stage1, stage1_sources, context, labels)
+            # A feature missing everywhere (no prices in an import) cannot be binned.
+            X[:, np.isnan(X).all(axis=0)] = 0.0
             ranker = (
                 clone(self.ranker)
                 if self.ranker is not None
@@ -151,7 +167,11 @@ class HybridRecommender(_BaseComposition, Recommender):
             if y.sum() == 0 or y.sum() == len(y):
                 self.ranker_ = None  # nothing to learn from: fall back to score fusion
             else:
-                self.ranker_ = ranker.fit(X, y)
+                # One OpenMP thread: the ranker's trees are small, and threads that spin
+                # while the other core is busy (a second worker, the data loader) cost
+                # far more than they save.
+                with threadpool_limits(1, "openmp"):
+                    self.ranker_ = ranker.fit(X, y)
         self.sources_ = [clone(s).fit(data) for _, s in named]
         self.context_ = FeatureContext.build(data)
         self.feature_names_ = self._feature_names()
@@ -258,6 +278,7 @@ class HybridRecommender(_BaseComposition, Recommender):
         r_idx, c_idx = np.nonzero(valid)
         pair[r_idx, c_idx] = context.pair_features(users[r_idx], union[r_idx, c_idx])
         X = np.concatenate([np.stack(feats, axis=-1), pair], axis=-1).astype(np.float32)
+        X[~np.isfinite(X)] = np.nan  # the trees treat NaN as "missing"; inf breaks binning
         return union, X
 
     def candidates(self, users, n, *, exclude=None, blocked=None):
@@ -277,10 +298,46 @@ class HybridRecommender(_BaseComposition, Recommender):
             order = np.argsort(-score, axis=1, kind="stable")
             ranked = np.take_along_axis(union, order, axis=1)
             ranked_scores = np.take_along_axis(score, order, axis=1)
+            ranked, ranked_scores = self._intent_first(block, ranked, ranked_scores, ex, blocked)
             items, scores = self._apply_rules(block, ranked, ranked_scores, n)
             out_items[start : start + len(block)] = items
             out_scores[start : start + len(block)] = scores
         return out_items, out_scores
+
+    def _intent_first(self, users, ranked, scores, exclude, blocked):
+        """Move the best matches of each person's fresh posts to the front of their list."""
+        content = self._source("content")
+        if content is None or self.intent_slots <= 0:
+            return ranked, scores
+        excl = sp.csr_array(exclude if exclude is not None else self.data_.purchased[users])
+        for row, user in enumerate(users):
+            items, _ = content.recent_matches(int(user), self.intent_days, 4 * self.intent_slots)
+            if len(items) == 0:
+                continue
+            banned = set(excl.indices[excl.indptr[row] : excl.indptr[row + 1]].tolist())
+            picks = [
+                int(i)
+                for i in items
+                if int(i) not in banned and (blocked is None or not blocked[i])
+            ][: self.intent_slots]
+            if not picks:
+                continue
+            rest = [int(i) for i in ranked[row] if i >= 0 and int(i) not in picks]
+            top = float(scores[row][0]) if np.isfinite(scores[row][0]) else 0.0
+            new_scores = [top + 1e-3 * (len(picks) - j) for j in range(len(picks))]
+            rest_scores = [
+                float(s)
+                for i, s in zip(ranked[row], scores[row], strict=True)
+                if i >= 0 and int(i) not in picks
+            ]
+            width = ranked.shape[1]
+            merged = (picks + rest)[:width]
+            merged_scores = (new_scores + rest_scores)[:width]
+            if len(merged) > width:
+                merged = merged[:width]
+            ranked[row, : len(merged)] = merged
+            scores[row, : len(merged)] = merged_scores
+        return ranked, scores
 
     def _rank_scores(self, X: np.ndarray) -> np.ndarray:
         shape = X.shape[:2]
@@ -289,7 +346,8 @@ class HybridRecommender(_BaseComposition, Recommender):
             n_src = len(self.sources_)
             fused = np.nansum(flat[:, : 3 * n_src : 3], axis=1)
             return fused.reshape(shape).astype(np.float32)
-        proba = self.ranker_.predict_proba(flat)[:, 1]
+        with threadpool_limits(1, "openmp"):
+            proba = self.ranker_.predict_proba(flat)[:, 1]
         return proba.reshape(shape).astype(np.float32)
 
     def _apply_rules(self, users, ranked, scores, n):

@@ -37,6 +37,7 @@ class ModelFormatError(ValueError):
 
 
 def _registry() -> dict[str, type[Recommender]]:
+    from recommender.category import CategorySource
     from recommender.collaborative import ALSSource
     from recommender.content import ContentSource
     from recommender.hybrid import HybridRecommender
@@ -46,6 +47,7 @@ def _registry() -> dict[str, type[Recommender]]:
 
     classes = [
         ALSSource,
+        CategorySource,
         ContentSource,
         HybridRecommender,
         ItemKNNSource,
