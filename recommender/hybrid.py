@@ -83,7 +83,7 @@ class HybridRecommender(LiveUpdatesMixin, _BaseComposition, Recommender):
         Diversity rule: at most this many products of one category in a list.
     max_per_kol : int or None, default=2
         At most this many products in a list endorsed by one KOL.
-    intent_slots : int, default=2
+    intent_slots : int, default=1
         Fresh intent: the best matches of what a person posted in the last ``intent_days``
         take the first slots of their list (a new post changes the list at once, even
         before the ranker has seen many such posts).
@@ -105,7 +105,7 @@ class HybridRecommender(LiveUpdatesMixin, _BaseComposition, Recommender):
         negatives_per_user: int = 40,
         max_per_category: int | None = None,
         max_per_kol: int | None = 2,
-        intent_slots: int = 2,
+        intent_slots: int = 1,
         intent_days: float = 3.0,
         random_state: int = 0,
     ) -> None:
