@@ -15,6 +15,7 @@ int64 keys, which is much faster than hashing at tens of millions of edges.
 
 from __future__ import annotations
 
+import functools
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -51,8 +52,19 @@ class FollowGraph:
     mutual: np.ndarray
     created_us: np.ndarray
     indptr: np.ndarray
-    in_indptr: np.ndarray
-    in_edges: np.ndarray
+
+    @functools.cached_property
+    def _by_followee(self) -> tuple[np.ndarray, np.ndarray]:
+        return _transpose(self.follower, self.followee, len(self.indptr) - 1)
+
+    @property
+    def in_indptr(self) -> np.ndarray:
+        """Edges indexed by followee (built on first use, by the behaviour stage)."""
+        return self._by_followee[0]
+
+    @property
+    def in_edges(self) -> np.ndarray:
+        return self._by_followee[1]
 
     @property
     def n_edges(self) -> int:
@@ -100,9 +112,8 @@ def make_follow_graph(
     del keys
     counts = np.bincount(follower, minlength=n)
     indptr = np.concatenate([[0], np.cumsum(counts)])
-    in_indptr, in_edges = _transpose(follower, followee, n)
     created = _created_times(follower, followee, mutual, users, timeline, time_rng)
-    return FollowGraph(follower, followee, mutual, created, indptr, in_indptr, in_edges)
+    return FollowGraph(follower, followee, mutual, created, indptr)
 
 
 def _out_degrees(config: GeneratorConfig, users: Users, rng: np.random.Generator) -> np.ndarray:
@@ -158,21 +169,26 @@ def _circles(users: Users, rng: np.random.Generator):
 
 def _direct_choices(config, follower, users, urn, circles, rng):
     """A followee for each follower: a circle peer, a star of the follower's interest, or
-    anyone, in proportion to attractiveness."""
+    anyone, in proportion to attractiveness.
+
+    Each kind is computed only on its own subset, with float32 draws: at fifty million
+    follows the stage is bound by memory traffic, not arithmetic.
+    """
     urn, comm_start, comm_size = urn
     circle, members, circle_start, circle_size = circles
     m = len(follower)
-    u = rng.random(m)
-    r = rng.random(m)
-    own = users.community[follower]
-    anywhere = np.floor(r * len(urn)).astype(np.int64)
-    in_interest = comm_start[own] + np.floor(r * comm_size[own]).astype(np.int64)
-    pick = urn[np.where(u < config.homophily * (1 - CIRCLE_SHARE), in_interest, anywhere)]
-    peer = u >= 1 - config.homophily * CIRCLE_SHARE
+    u = rng.random(m, dtype=np.float32)
+    r = rng.random(m, dtype=np.float32)
+    h = config.homophily
+    interest = u < h * (1 - CIRCLE_SHARE)
+    peer = u >= 1 - h * CIRCLE_SHARE
+    pick = np.empty(m, dtype=np.int64)
+    anywhere = ~(interest | peer)
+    pick[anywhere] = urn[(r[anywhere] * np.float64(len(urn))).astype(np.int64)]
+    own = users.community[follower[interest]]
+    pick[interest] = urn[comm_start[own] + (r[interest] * comm_size[own]).astype(np.int64)]
     c = circle[follower[peer]]
-    local = circle_start[c] + np.floor(r[peer] * circle_size[c]).astype(np.int64)
-    pick = pick.astype(np.int64)
-    pick[peer] = members[local]
+    pick[peer] = members[circle_start[c] + (r[peer] * circle_size[c]).astype(np.int64)]
     return pick
 
 
@@ -283,5 +299,6 @@ def _transpose(follower: np.ndarray, followee: np.ndarray, n: int):
 def _created_times(follower, followee, mutual, users, timeline, rng):
     """Follows are made before the simulated period, after both people signed up."""
     earliest = np.maximum(users.signup_us[follower], users.signup_us[followee])
-    span = np.maximum(timeline.start_us - earliest, 1)
-    return earliest + (rng.random(len(follower)) * span).astype(np.int64)
+    span = timeline.start_us - earliest
+    earliest += (rng.random(len(follower), dtype=np.float32) * span).astype(np.int64)
+    return earliest
