@@ -31,6 +31,10 @@ class ALSSource(Recommender):
         Confidence scale of observed pairs.
     iterations : int, default=15
         ALS sweeps.
+    weighting : {"log", "bm25"}, default="log"
+        Confidence from the event weights: ``alpha * log1p(weight)``, or BM25 over the
+        binarised matrix (``implicit``'s ``bm25_weight(K1=100, B=0.8)`` times ``alpha``),
+        which wins on real implicit feedback such as LastFM's (docs/lastfm_research.md).
     random_state : int, default=0
         Seed of the factor initialisation.
     num_threads : int, default=0
@@ -47,6 +51,7 @@ class ALSSource(Recommender):
         regularization: float = 0.05,
         alpha: float = 4.0,
         iterations: int = 15,
+        weighting: str = "log",
         random_state: int = 0,
         num_threads: int = 0,
     ) -> None:
@@ -54,6 +59,7 @@ class ALSSource(Recommender):
         self.regularization = regularization
         self.alpha = alpha
         self.iterations = iterations
+        self.weighting = weighting
         self.random_state = random_state
         self.num_threads = num_threads
 
@@ -66,6 +72,8 @@ class ALSSource(Recommender):
             raise ValueError(f"regularization == {self.regularization}, must be >= 0.")
         if not self.alpha > 0:
             raise ValueError(f"alpha == {self.alpha}, must be > 0.")
+        if self.weighting not in ("log", "bm25"):
+            raise ValueError(f"weighting == {self.weighting!r}, must be 'log' or 'bm25'.")
         self.confidence_ = self._confidence(data.user_items)
         # implicit parallelises over users itself; BLAS threads on top would oversubscribe
         # the cores. Its constructor warns about the process-wide BLAS setting even though
@@ -109,6 +117,14 @@ class ALSSource(Recommender):
 
     def _confidence(self, user_items: sp.csr_array) -> sp.csr_array:
         conf = sp.csr_array(user_items, dtype=np.float32, copy=True)
+        if self.weighting == "bm25":
+            from implicit.nearest_neighbours import bm25_weight
+
+            conf.data[:] = 1.0
+            weighted = bm25_weight(sp.coo_matrix(conf), K1=100, B=0.8).tocsr()
+            conf = sp.csr_array(weighted, dtype=np.float32)
+            conf.data *= self.alpha
+            return conf
         conf.data = self.alpha * np.log1p(conf.data)
         return conf
 

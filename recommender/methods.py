@@ -14,10 +14,11 @@ from recommender.evaluation import Split
 from recommender.metrics import ranking_metrics
 
 ALS_GRID = [
-    {"factors": f, "alpha": a, "regularization": r}
-    for f in (64, 128)
-    for a in (2.0, 8.0)
-    for r in (0.05,)
+    {"factors": 64, "alpha": 2.0, "regularization": 0.05},
+    {"factors": 64, "alpha": 8.0, "regularization": 0.05},
+    {"factors": 128, "alpha": 4.0, "regularization": 0.05},
+    {"factors": 128, "alpha": 1.0, "regularization": 30.0, "iterations": 30, "weighting": "bm25"},
+    {"factors": 96, "alpha": 1.0, "regularization": 10.0, "iterations": 30, "weighting": "bm25"},
 ]
 
 

@@ -96,7 +96,9 @@ def make_follow_graph(
     n_triadic = stub_rng.binomial(np.maximum(out_degree - 1, 0), config.triadic_closure)
     n_direct = out_degree - n_triadic
     follower = np.repeat(np.arange(n, dtype=np.int64), n_direct)
-    followee = _direct_choices(config, follower, users, urn, circles, stub_rng)
+    followee = _in_halves(
+        lambda part, r: _direct_choices(config, part, users, urn, circles, r), follower, stub_rng
+    )
     direct_indptr = np.concatenate([[0], np.cumsum(n_direct)])
     t_follower, t_followee = _triadic_choices(n_triadic, direct_indptr, followee, triad_rng)
 
@@ -112,8 +114,27 @@ def make_follow_graph(
     del keys
     counts = np.bincount(follower, minlength=n)
     indptr = np.concatenate([[0], np.cumsum(counts)])
-    created = _created_times(follower, followee, mutual, users, timeline, time_rng)
+    edges = np.arange(len(follower))
+    created = _in_halves(
+        lambda part, r: _created_times(follower[part], followee[part], users, timeline, r),
+        edges,
+        time_rng,
+    )
     return FollowGraph(follower, followee, mutual, created, indptr)
+
+
+def _in_halves(func, items: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """``func(part, rng)`` on the two halves of ``items`` on two threads, concatenated.
+
+    numpy releases the GIL in its random draws, gathers and arithmetic, so the halves run
+    in parallel; each half has its own spawned stream, so the result does not depend on
+    thread timing.
+    """
+    half = len(items) // 2
+    streams = rng.spawn(2)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        parts = list(pool.map(func, (items[:half], items[half:]), streams))
+    return np.concatenate(parts)
 
 
 def _out_degrees(config: GeneratorConfig, users: Users, rng: np.random.Generator) -> np.ndarray:
@@ -196,15 +217,24 @@ def _triadic_choices(n_triadic, direct_indptr, direct_followee, rng):
     """Friends of friends: a followee of a random direct followee of each follower."""
     n_direct = np.diff(direct_indptr)
     follower = np.repeat(np.arange(len(n_triadic), dtype=np.int64), n_triadic * (n_direct > 0))
-    lengths = n_direct[follower]
-    via = direct_followee[
-        direct_indptr[follower] + (rng.random(len(follower)) * lengths).astype(np.int64)
-    ]
-    via_len = direct_indptr[via + 1] - direct_indptr[via]
-    ok = via_len > 0
-    follower, via, via_len = follower[ok], via[ok], via_len[ok]
-    pick = direct_indptr[via] + np.floor(rng.random(len(via)) * via_len).astype(np.int64)
-    return follower, direct_followee[pick]
+
+    def choose(part: np.ndarray, r: np.random.Generator) -> np.ndarray:
+        lengths = n_direct[part]
+        via = direct_followee[
+            direct_indptr[part] + (r.random(len(part), dtype=np.float32) * lengths).astype(np.int64)
+        ]
+        via_len = direct_indptr[via + 1] - direct_indptr[via]
+        pick = direct_indptr[via] + (r.random(len(via), dtype=np.float32) * via_len).astype(
+            np.int64
+        )
+        # A friend who follows no one yet gives no friend of a friend (-1, dropped below).
+        return np.where(
+            via_len > 0, direct_followee[np.minimum(pick, len(direct_followee) - 1)], -1
+        )
+
+    followee = _in_halves(choose, follower, rng)
+    ok = followee >= 0
+    return follower[ok], followee[ok]
 
 
 def _top_up(config, users, keys, out_degree, urn, circles, n, rng):
@@ -296,7 +326,7 @@ def _transpose(follower: np.ndarray, followee: np.ndarray, n: int):
     return csc.indptr.astype(np.int64), csc.data
 
 
-def _created_times(follower, followee, mutual, users, timeline, rng):
+def _created_times(follower, followee, users, timeline, rng):
     """Follows are made before the simulated period, after both people signed up."""
     earliest = np.maximum(users.signup_us[follower], users.signup_us[followee])
     span = timeline.start_us - earliest
