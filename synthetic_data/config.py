@@ -119,7 +119,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "n_days": 30,
         "mean_followees": 53.0,
         "kol_share": 0.001,
-        "posts_per_poster": 14.5,
+        "posts_per_poster": 14.7,
         "views_per_user_day": 1.34,
         "groups_per_1000_users": 2.0,
         "memberships_per_user": 0.3,
