@@ -174,13 +174,13 @@ def _schedule(pending: dict, pushed: Views, day: int, timeline: Timeline, rng) -
         pending.setdefault(int(d), []).append(batch)
 
 
-def _views_from_purchases(world, yesterday, day_start, day_end, rng) -> Views:
+def _views_from_purchases(world, purchases, day_start, day_end, rng) -> Views:
     """A day's purchases reach the buyers' followers — unless a buyer keeps them private.
 
     A purchase with a show-off post is pushed harder and carries the post, so purchases it
     leads to are attributed to it (``via_post_id``).
     """
-    buyer, product, ts, post = yesterday
+    buyer, product, ts, post = purchases
     shared = world.users.shares[buyer] if len(buyer) else np.zeros(0, dtype=bool)
     buyer, product, post = buyer[shared], product[shared], post[shared]
     cfg = world.config

@@ -1,7 +1,7 @@
 """Where a day's product views come from: interests, trending products, friends and KOLs.
 
 Each function returns a :class:`Views` batch. Social views are *pushed* along follows from
-what happened earlier — yesterday's purchases of people followed, product posts — so social
+what happened earlier — recent purchases of people followed, product posts — so social
 influence in the simulation is causal.
 """
 

@@ -96,9 +96,8 @@ def make_follow_graph(
     n_triadic = stub_rng.binomial(np.maximum(out_degree - 1, 0), config.triadic_closure)
     n_direct = out_degree - n_triadic
     follower = np.repeat(np.arange(n, dtype=np.int64), n_direct)
-    followee = _in_halves(
-        lambda part, r: _direct_choices(config, part, users, urn, circles, r), follower, stub_rng
-    )
+    choose = functools.partial(_direct_choices, config, users=users, urn=urn, circles=circles)
+    followee = _in_halves(lambda part, r: choose(part, rng=r), follower, stub_rng)
     direct_indptr = np.concatenate([[0], np.cumsum(n_direct)])
     t_follower, t_followee = _triadic_choices(n_triadic, direct_indptr, followee, triad_rng)
 
@@ -188,7 +187,7 @@ def _circles(users: Users, rng: np.random.Generator):
     return circle, members, start, size
 
 
-def _direct_choices(config, follower, users, urn, circles, rng):
+def _direct_choices(config, follower, *, users, urn, circles, rng):
     """A followee for each follower: a circle peer, a star of the follower's interest, or
     anyone, in proportion to attractiveness.
 
@@ -243,7 +242,7 @@ def _top_up(config, users, keys, out_degree, urn, circles, n, rng):
     if missing.sum() == 0:
         return keys
     follower = np.repeat(np.arange(n, dtype=np.int64), missing)
-    followee = _direct_choices(config, follower, users, urn, circles, rng)
+    followee = _direct_choices(config, follower, users=users, urn=urn, circles=circles, rng=rng)
     extra = _unique_sorted_keys(follower, followee, n)
     merged = np.concatenate([keys, extra])
     merged.sort(kind="stable")  # two sorted runs: a linear merge
