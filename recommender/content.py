@@ -277,12 +277,24 @@ class ContentSource(Recommender):
             self._items_t = self.item_vectors_.T.tocsr()
         return self._items_t
 
-    def recent_matches(self, user: int, days: float, n: int) -> tuple[np.ndarray, np.ndarray]:
+    def recent_matches(
+        self, user: int, days: float, n: int, *, live_only: bool = True
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Products matching only what the person posted in the last ``days`` (index space):
-        the fresh intent a new post signals ("trying to lose weight before summer")."""
+        the fresh intent a new post signals ("trying to lose weight before summer").
+
+        With ``live_only`` (the default) only posts added by :meth:`add_post` since the fit
+        count: the ranker has already weighed the posts it was trained with."""
         check_is_fitted(self, "user_profiles_")
+        if live_only:
+            live = getattr(self, "_live_posts", {}).get(user, [])
+            if not live:
+                return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
         posts = self._user_posts(user)
         recent = posts.ages <= days
+        if live_only:
+            live_ids = {int(i) for p in self._live_posts.get(user, []) for i in p.ids}
+            recent &= np.isin(posts.ids, list(live_ids))
         if not recent.any():
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
         weights = sp.csr_array(posts.weights[recent][None, :].astype(np.float32))
