@@ -75,19 +75,8 @@ class ALSSource(Recommender):
         if self.weighting not in ("log", "bm25"):
             raise ValueError(f"weighting == {self.weighting!r}, must be 'log' or 'bm25'.")
         self.confidence_ = self._confidence(data.user_items)
-        # implicit parallelises over users itself; BLAS threads on top would oversubscribe
-        # the cores. Its constructor warns about the process-wide BLAS setting even though
-        # the limit below is in force while it runs, hence the filter.
-        with threadpool_limits(1, "blas"), warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="OpenBLAS is configured")
-            model = AlternatingLeastSquares(
-                factors=self.factors,
-                regularization=self.regularization,
-                alpha=1.0,  # the confidence matrix already carries alpha
-                iterations=self.iterations,
-                random_state=self.random_state,
-                num_threads=self.num_threads,
-            )
+        model = self._new_model()
+        with threadpool_limits(1, "blas"):
             model.fit(sp.csr_matrix(self.confidence_), show_progress=False)
         self.model_ = model
         self.user_factors_ = np.asarray(model.user_factors, dtype=np.float32)
@@ -98,22 +87,27 @@ class ALSSource(Recommender):
     def _rebuild(self, data: TrainingData) -> None:
         """Restore the ``implicit`` model around the stored factors (no refit)."""
         self.confidence_ = self._confidence(data.user_items)
-        with threadpool_limits(1, "blas"), warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="OpenBLAS is configured")
-            model = AlternatingLeastSquares(
-                factors=self.factors,
-                regularization=self.regularization,
-                alpha=1.0,
-                iterations=self.iterations,
-                random_state=self.random_state,
-                num_threads=self.num_threads,
-            )
+        model = self._new_model()
         self.user_factors_ = np.ascontiguousarray(self.user_factors_, dtype=np.float32)
         self.item_factors_ = np.ascontiguousarray(self.item_factors_, dtype=np.float32)
         model.user_factors, model.item_factors = self.user_factors_, self.item_factors_
         self.model_ = model
         norms = np.linalg.norm(self.item_factors_, axis=1)
         self.item_unit_ = self.item_factors_ / np.maximum(norms, 1e-9)[:, None]
+
+    def _new_model(self) -> AlternatingLeastSquares:
+        # implicit parallelises over users itself (BLAS threads are limited around fit);
+        # its constructor warns about the process-wide BLAS setting regardless.
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="OpenBLAS is configured")
+            return AlternatingLeastSquares(
+                factors=self.factors,
+                regularization=self.regularization,
+                alpha=1.0,  # the confidence matrix already carries alpha
+                iterations=self.iterations,
+                random_state=self.random_state,
+                num_threads=self.num_threads,
+            )
 
     def _confidence(self, user_items: sp.csr_array) -> sp.csr_array:
         conf = sp.csr_array(user_items, dtype=np.float32, copy=True)

@@ -10,8 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from recommender.atomic import atomic_directory
 from recommender.errors import DatasetError
 from recommender.schema import SCHEMA_VERSION, TABLES, Table, arrow_schema, kind_matches
 from recommender.validation import validate_frames
@@ -149,16 +148,7 @@ class Dataset:
         nothing), never half-written. Returns the path written.
         """
         target = Path(path)
-        if target.exists() and any(target.iterdir()) and not overwrite:
-            raise FileExistsError(f"{target} exists and is not empty (use overwrite=True)")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
-        # mkdtemp makes the directory private (0700); a dataset is as readable as any
-        # directory the user creates (0777 less the umask).
-        umask = os.umask(0)
-        os.umask(umask)
-        tmp.chmod(0o777 & ~umask)
-        try:
+        with atomic_directory(target, overwrite=overwrite) as tmp:
             files = {}
             for name, frame in self.tables():
                 files[f"{name}.parquet"] = _write_table(frame, tmp / f"{name}.parquet", name)
@@ -175,11 +165,6 @@ class Dataset:
             }
             text = json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
             (tmp / MANIFEST).write_text(text, encoding="utf-8")
-            _fsync_tree(tmp)
-            _swap_into_place(tmp, target)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
         self.manifest = manifest
         return target
 
@@ -352,26 +337,3 @@ def _verify_checksums(root: Path, manifest: dict[str, Any]) -> None:
             f"{unlisted[0]} is not listed in {MANIFEST}: it was added after saving",
             table=unlisted[0].removesuffix(".parquet"),
         )
-
-
-def _fsync_tree(root: Path) -> None:
-    for file in root.rglob("*"):
-        if file.is_file():
-            with open(file, "rb") as handle:
-                os.fsync(handle.fileno())
-
-
-def _swap_into_place(tmp: Path, target: Path) -> None:
-    """Rename ``tmp`` to ``target``; an existing target is moved aside first, then removed."""
-    backup = None
-    if target.exists():
-        backup = target.with_name(f".{target.name}.old-{os.getpid()}")
-        os.replace(target, backup)
-    try:
-        os.replace(tmp, target)
-    except BaseException:
-        if backup is not None:
-            os.replace(backup, target)
-        raise
-    if backup is not None:
-        shutil.rmtree(backup, ignore_errors=True)

@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 
+from recommender.atomic import atomic_directory
 from recommender.base import Recommender
 from recommender.data import TrainingData
 from recommender.dataset import Dataset
@@ -62,25 +61,8 @@ def save_model(model: Recommender, path: str | os.PathLike, *, overwrite: bool =
     if not hasattr(model, "data_"):
         raise ValueError("cannot save an unfitted model; call fit first")
     target = Path(path)
-    if target.exists() and any(target.iterdir()) and not overwrite:
-        raise FileExistsError(f"{target} exists and is not empty (use overwrite=True)")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
-    umask = os.umask(0)
-    os.umask(umask)
-    tmp.chmod(0o777 & ~umask)  # mkdtemp's 0700 would hide the model from the service user
-    try:
+    with atomic_directory(target, overwrite=overwrite) as tmp:
         _write(model, tmp, top=True)
-        backup = None
-        if target.exists():
-            backup = target.with_name(f".{target.name}.old-{os.getpid()}")
-            os.replace(target, backup)
-        os.replace(tmp, target)
-        if backup is not None:
-            shutil.rmtree(backup, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return target
 
 
