@@ -22,7 +22,7 @@ from sklearn.utils.validation import check_is_fitted
 from threadpoolctl import threadpool_limits
 
 from recommender.base import Reason, Recommender, top_n
-from recommender.data import TrainingData, as_training_data, restrict
+from recommender.data import TrainingData, restrict
 from recommender.features import PAIR_FEATURES, FeatureContext
 from recommender.live import LiveUpdatesMixin
 
@@ -124,8 +124,8 @@ class HybridRecommender(LiveUpdatesMixin, _BaseComposition, Recommender):
 
     # ------------------------------------------------------------ params
     def get_params(self, deep: bool = True) -> dict:
-        if self.sources is None:
-            return super().get_params(deep=False) if not deep else super().get_params(deep=False)
+        if self.sources is None:  # the defaults are built in fit; nothing nested to show
+            return super().get_params(deep=False)
         return self._get_params("sources", deep=deep)
 
     def set_params(self, **params) -> HybridRecommender:
@@ -477,7 +477,3 @@ def _lookup(matrix: sp.csr_array, rows: np.ndarray, cols: np.ndarray) -> np.ndar
     from recommender.features import _pairs
 
     return _pairs(matrix, rows, cols)
-
-
-def as_data(data) -> TrainingData:
-    return as_training_data(data)
