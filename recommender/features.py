@@ -53,6 +53,8 @@ class FeatureContext:
     user_activity: np.ndarray
     user_followees: np.ndarray
     user_items: sp.csr_array
+    endorsed: sp.csr_array
+    """users × items: products a person bought visibly or linked in a post."""
 
     @classmethod
     def build(cls, data: TrainingData, *, recent_days: float = 7.0) -> FeatureContext:
@@ -92,7 +94,19 @@ class FeatureContext:
         recent = np.log1p(np.bincount(items[age_days <= recent_days], minlength=data.n_items))
         last = np.full(data.n_items, np.inf)
         np.minimum.at(last, items, age_days)
+        posts = data.posts
+        linked = posts[posts["product_id"].notna()]
+        link_items = data.items.lookup(
+            linked["product_id"].to_numpy(np.int64, na_value=-1), missing="ignore"
+        )
+        ok = link_items >= 0
+        links = sp.csr_array(
+            (np.ones(int(ok.sum()), np.float32), (linked["u"].to_numpy()[ok], link_items[ok])),
+            shape=(data.n_users, data.n_items),
+        )
+        endorsed = sp.csr_array(((bought_visible + links) > 0).astype(np.float32))
         return cls(
+            endorsed=endorsed,
             engaged=engaged_visible,
             bought=bought_visible,
             follows=follows,

@@ -382,11 +382,12 @@ class HybridRecommender(LiveUpdatesMixin, _BaseComposition, Recommender):
         return items_out, scores_out
 
     def _kol_of(self, user: int, items: np.ndarray) -> dict[int, int]:
-        """The followed KOL endorsing each item (the first one found), if any."""
+        """The followed KOL endorsing each item (bought it visibly or linked it in a post;
+        the first one found), if any."""
         kols = self.context_.kol_follows[[user]].indices
         if len(kols) == 0:
             return {}
-        engaged = self.context_.engaged[kols]
+        engaged = self.context_.endorsed[kols]
         wanted = set(int(i) for i in items if i >= 0)
         out: dict[int, int] = {}
         for row, kol in enumerate(kols):
