@@ -449,23 +449,48 @@ def _top(scores: np.ndarray, n: int) -> np.ndarray:
 
 def _row_union(items: np.ndarray) -> np.ndarray:
     """Unique non-negative items of each row, first occurrence first, -1 padded."""
-    out = np.full_like(items, -1)
-    for r in range(items.shape[0]):
-        row = items[r][items[r] >= 0]
-        _, first = np.unique(row, return_index=True)
-        uniq = row[np.sort(first)]
-        out[r, : len(uniq)] = uniq
-    width = max(int((out >= 0).sum(axis=1).max()) if len(out) else 0, 1)
-    return out[:, :width]
+    n_rows, width = items.shape
+    if n_rows == 0 or width == 0:
+        return np.full((n_rows, 1), -1, dtype=np.int64)
+    big = np.int64(max(int(items.max()), 0) + 2)
+    rows = np.repeat(np.arange(n_rows, dtype=np.int64), width)
+    flat = items.astype(np.int64).ravel()
+    keys = rows * big + (flat + 1)  # -1 pads become 0 within each row
+    order = np.argsort(keys, kind="stable")  # first occurrence first among equals
+    first = np.ones(len(keys), dtype=bool)
+    first[1:] = keys[order][1:] != keys[order][:-1]
+    keep = np.zeros(len(keys), dtype=bool)
+    keep[order] = first
+    keep &= flat >= 0
+    keep = keep.reshape(n_rows, width)
+    counts = keep.sum(axis=1)
+    out_width = max(int(counts.max()), 1)
+    out = np.full((n_rows, out_width), -1, dtype=np.int64)
+    position = np.cumsum(keep, axis=1) - 1
+    r, c = np.nonzero(keep)
+    out[r, position[r, c]] = items[r, c]
+    return out
 
 
 def _rank_in(top: np.ndarray, union: np.ndarray, n: int) -> np.ndarray:
     """1-based rank of each union item in ``top`` (``n + 1`` when absent)."""
-    rank = np.full(union.shape, n + 1, dtype=np.int64)
-    for r in range(union.shape[0]):
-        pos = {int(item): k + 1 for k, item in enumerate(top[r]) if item >= 0}
-        rank[r] = [pos.get(int(item), n + 1) for item in union[r]]
-    return rank
+    n_rows = union.shape[0]
+    big = np.int64(max(int(top.max(initial=0)), int(union.max(initial=0)), 0) + 2)
+    t_rows = np.repeat(np.arange(n_rows, dtype=np.int64), top.shape[1])
+    t_flat = top.astype(np.int64).ravel()
+    valid = t_flat >= 0
+    t_keys = t_rows[valid] * big + t_flat[valid]
+    t_rank = np.tile(np.arange(1, top.shape[1] + 1), n_rows)[valid]
+    order = np.argsort(t_keys, kind="stable")
+    t_keys, t_rank = t_keys[order], t_rank[order]
+    u_rows = np.repeat(np.arange(n_rows, dtype=np.int64), union.shape[1])
+    u_keys = u_rows * big + union.astype(np.int64).ravel()
+    rank = np.full(u_keys.shape, n + 1, dtype=np.int64)
+    if len(t_keys):
+        pos = np.minimum(np.searchsorted(t_keys, u_keys), len(t_keys) - 1)
+        hit = (t_keys[pos] == u_keys) & (union.ravel() >= 0)
+        rank[hit] = t_rank[pos[hit]]
+    return rank.reshape(union.shape)
 
 
 def _row_max(scores: np.ndarray) -> np.ndarray:
