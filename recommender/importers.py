@@ -642,6 +642,7 @@ def import_csv(
 
 
 def _version() -> str:
+    """The package version, recorded in the manifests of imported datasets."""
     from socialcart import __version__
 
     return __version__

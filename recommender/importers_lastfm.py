@@ -30,6 +30,7 @@ from recommender.errors import DatasetError
 from recommender.importers import (
     TS_DTYPE,
     Progress,
+    _version,
     apply_fixed_split,
     build_dataset,
     read_id_map,
@@ -134,7 +135,10 @@ def import_lastfm_hetrec(
     say("assembling the dataset")
     manifest = {
         "name": "lastfm-hetrec2011",
-        "generator": {"name": "socialcart.recommender.importers.lastfm_hetrec", "version": _v()},
+        "generator": {
+            "name": "socialcart.recommender.importers.lastfm_hetrec",
+            "version": _version(),
+        },
         "config": {"source": str(root), "split": "sociallgn"},
         "sources": sources,
         "split": "fixed",
@@ -153,12 +157,6 @@ def import_lastfm_hetrec(
         say(f"saving to {out}")
         dataset.save(out, overwrite=overwrite)
     return dataset
-
-
-def _v() -> str:
-    from socialcart import __version__
-
-    return __version__
 
 
 def _tsv(path: Path, *, encoding: str = "utf-8", dtype: dict | None = None) -> pd.DataFrame:

@@ -35,14 +35,6 @@ def powerlaw_counts(
     return np.clip(counts, minimum, cap)
 
 
-def sample_cdf(cdf: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
-    """Indices drawn in proportion to the increments of a cumulative weight array."""
-    if size == 0:
-        return np.zeros(0, dtype=np.int64)
-    draws = rng.random(size) * cdf[-1]
-    return np.minimum(np.searchsorted(cdf, draws, side="right"), len(cdf) - 1).astype(np.int64)
-
-
 def segment_cdf(indptr: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """A global cumulative array where segment ``i`` spans ``(i, i + 1]``.
 
@@ -69,14 +61,6 @@ def sample_segments(
     draws = segments + rng.random(len(segments)) * (1 - 1e-12)
     pos = np.searchsorted(cdf, draws, side="left")
     return np.clip(pos, indptr[segments], indptr[segments + 1] - 1)
-
-
-def sample_uniform_segments(
-    indptr: np.ndarray, segments: np.ndarray, rng: np.random.Generator
-) -> np.ndarray:
-    """For each entry of ``segments``, a uniformly chosen position inside that segment."""
-    lengths = indptr[segments + 1] - indptr[segments]
-    return indptr[segments] + np.floor(rng.random(len(segments)) * lengths).astype(np.int64)
 
 
 def dedupe_pairs(a: np.ndarray, b: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
