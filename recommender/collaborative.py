@@ -170,16 +170,13 @@ class ALSSource(Recommender):
             shape=(1, self.data_.n_items),
         )
         history = self.data_.user_items[[u]] + row
-        self.data_.user_items = _replace_row(self.data_.user_items, u, history)
+        full_row = sp.csr_array(
+            (row.data, (np.full(len(row.data), u), row.indices)), shape=self.data_.user_items.shape
+        )
+        self.data_.user_items = sp.csr_array(self.data_.user_items + full_row)
         conf = self._confidence(sp.csr_array(history))
         factors = self.model_.recalculate_user(u, sp.csr_matrix(conf))
         self.user_factors_[u] = np.asarray(factors, dtype=np.float32).ravel()
-
-
-def _replace_row(matrix: sp.csr_array, row: int, values: sp.csr_array) -> sp.csr_array:
-    lil = sp.lil_array(matrix)
-    lil[[row]] = values
-    return sp.csr_array(lil)
 
 
 def _title(data: TrainingData, item: int) -> str:

@@ -131,19 +131,7 @@ class TrainingData:
             i=items.lookup(inter["product_id"].to_numpy(np.int64)),
         )
         posts = posts.assign(u=users.lookup(posts["user_id"].to_numpy(np.int64)))
-        shape = (len(users), len(items))
-        w = inter["event"].astype(str).map(weights).fillna(0.0).to_numpy(np.float32)
-        if "weight" in inter.columns and inter["event"].astype(str).eq("purchase").all():
-            # Imported implicit feedback (e.g. listening counts): keep its strength, damped.
-            w = w * np.log1p(inter["weight"].to_numpy(np.float32)).clip(min=1.0)
-        u, i = inter["u"].to_numpy(), inter["i"].to_numpy()
-        user_items = sp.csr_array((w, (u, i)), shape=shape, dtype=np.float32)
-        user_items.sum_duplicates()
-        buy = inter["event"].astype(str).to_numpy() == "purchase"
-        purchased = sp.csr_array(
-            (np.ones(int(buy.sum()), np.float32), (u[buy], i[buy])), shape=shape
-        )
-        purchased.sum_duplicates()
+        user_items, purchased = _event_matrices(inter, weights, (len(users), len(items)))
         f = dataset.follows
         if until_ts is not None:
             f = f[f["created_ts"] < until_ts]
@@ -170,17 +158,7 @@ def restrict(data: TrainingData, keep: np.ndarray) -> TrainingData:
     """The same data with only the interactions where ``keep`` is true (posts and follows
     unchanged): a training view that holds some interactions out."""
     inter = data.interactions[np.asarray(keep, dtype=bool)]
-    shape = (data.n_users, data.n_items)
-    events = inter["event"].astype(str)
-    w = events.map(data.event_weights).fillna(0.0).to_numpy(np.float32)
-    if "weight" in inter.columns and events.eq("purchase").all():
-        w = w * np.log1p(inter["weight"].to_numpy(np.float32)).clip(min=1.0)
-    u, i = inter["u"].to_numpy(), inter["i"].to_numpy()
-    user_items = sp.csr_array((w, (u, i)), shape=shape, dtype=np.float32)
-    user_items.sum_duplicates()
-    buy = events.to_numpy() == "purchase"
-    purchased = sp.csr_array((np.ones(int(buy.sum()), np.float32), (u[buy], i[buy])), shape=shape)
-    purchased.sum_duplicates()
+    user_items, purchased = _event_matrices(inter, data.event_weights, (data.n_users, data.n_items))
     return TrainingData(
         dataset=data.dataset,
         until=data.until,
@@ -193,6 +171,24 @@ def restrict(data: TrainingData, keep: np.ndarray) -> TrainingData:
         posts=data.posts,
         event_weights=data.event_weights,
     )
+
+
+def _event_matrices(
+    inter: pd.DataFrame, weights: dict[str, float], shape: tuple[int, int]
+) -> tuple[sp.csr_array, sp.csr_array]:
+    """Summed event weights and purchase counts of indexed interactions (``u``, ``i``)."""
+    events = inter["event"].astype(str)
+    w = events.map(weights).fillna(0.0).to_numpy(np.float32)
+    if "weight" in inter.columns and events.eq("purchase").all():
+        # Imported implicit feedback (e.g. listening counts): keep its strength, damped.
+        w = w * np.log1p(inter["weight"].to_numpy(np.float32)).clip(min=1.0)
+    u, i = inter["u"].to_numpy(), inter["i"].to_numpy()
+    user_items = sp.csr_array((w, (u, i)), shape=shape, dtype=np.float32)
+    user_items.sum_duplicates()
+    buy = events.to_numpy() == "purchase"
+    purchased = sp.csr_array((np.ones(int(buy.sum()), np.float32), (u[buy], i[buy])), shape=shape)
+    purchased.sum_duplicates()
+    return user_items, purchased
 
 
 def _utc(ts: pd.Timestamp | str) -> pd.Timestamp:

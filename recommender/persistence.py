@@ -165,9 +165,7 @@ def _restore(root: Path, meta: dict[str, Any], data: TrainingData) -> Recommende
         model.source_names_ = [n for n, _ in sources]
         model.sources_ = [s for _, s in sources]
         model.ranker_ = _load_ranker(root) if meta.get("ranker") else None
-        model._rebuild(data)
-    else:
-        model._rebuild(data)
+    model._rebuild(data)
     return model
 
 
