@@ -44,6 +44,7 @@ class FeatureContext:
     mutual: sp.csr_array
     kol_follows: sp.csr_array
     user_leaf: sp.csr_array
+    user_leaf_events: sp.csr_array
     item_leaf: np.ndarray
     log_price: np.ndarray
     user_log_price: np.ndarray
@@ -76,9 +77,9 @@ class FeatureContext:
         item_leaf = sp.csr_array(
             (np.ones(data.n_items, np.float32), (np.arange(data.n_items), leaf_codes)),
         )
-        user_leaf = sp.csr_array(data.user_items @ item_leaf)
-        totals = np.asarray(user_leaf.sum(axis=1)).ravel()
-        user_leaf = sp.csr_array(sp.diags_array(1.0 / np.maximum(totals, 1e-9)) @ user_leaf)
+        user_leaf_events = sp.csr_array(data.user_items @ item_leaf)
+        totals = np.asarray(user_leaf_events.sum(axis=1)).ravel()
+        user_leaf = sp.csr_array(sp.diags_array(1.0 / np.maximum(totals, 1e-9)) @ user_leaf_events)
         price = products["price"].to_numpy(dtype=float, na_value=np.nan)
         log_price = np.log(np.where(np.isfinite(price) & (price > 0), price, np.nan))
         filled = np.nan_to_num(
@@ -113,6 +114,7 @@ class FeatureContext:
             mutual=mutual,
             kol_follows=kol_follows,
             user_leaf=user_leaf,
+            user_leaf_events=user_leaf_events,
             item_leaf=leaf_codes,
             log_price=log_price,
             user_log_price=user_log_price,
@@ -127,17 +129,13 @@ class FeatureContext:
     def pair_features(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         """Features of each ``(users[j], items[j])`` pair: shape (len(users), n_features)."""
         uniq, row = np.unique(users, return_inverse=True)
-        f_engaged = _pairs(self.follows[uniq] @ self.engaged, row, items)
-        f_bought = _pairs(self.follows[uniq] @ self.bought, row, items)
-        m_engaged = _pairs(self.mutual[uniq] @ self.engaged, row, items)
-        k_engaged = _pairs(self.kol_follows[uniq] @ self.engaged, row, items)
-        affinity = _pairs(self.user_leaf[uniq], row, self.item_leaf[items])
-        own = _pairs(self.user_items[uniq], row, items)
-        category_events = _pairs(
-            sp.csr_array(self.user_items[uniq] @ _leaf_matrix(self.item_leaf)),
-            row,
-            self.item_leaf[items],
-        )
+        f_engaged = pair_values(self.follows[uniq] @ self.engaged, row, items)
+        f_bought = pair_values(self.follows[uniq] @ self.bought, row, items)
+        m_engaged = pair_values(self.mutual[uniq] @ self.engaged, row, items)
+        k_engaged = pair_values(self.kol_follows[uniq] @ self.engaged, row, items)
+        affinity = pair_values(self.user_leaf[uniq], row, self.item_leaf[items])
+        own = pair_values(self.user_items[uniq], row, items)
+        category_events = pair_values(self.user_leaf_events[uniq], row, self.item_leaf[items])
         gap = np.abs(self.log_price[items] - self.user_log_price[users])
         return np.column_stack(
             [
@@ -158,24 +156,8 @@ class FeatureContext:
         ).astype(np.float32)
 
 
-def _leaf_matrix(item_leaf: np.ndarray) -> sp.csr_array:
-    n = len(item_leaf)
-    return sp.csr_array((np.ones(n, np.float32), (np.arange(n), item_leaf)))
-
-
-def _pairs(matrix: sp.csr_array | sp.csr_matrix, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-    """Values ``matrix[rows[j], cols[j]]`` of a sparse matrix, vectorised."""
-    m = sp.csr_array(matrix)
-    m.sort_indices()
-    out = np.zeros(len(rows), dtype=np.float32)
-    starts, ends = m.indptr[rows], m.indptr[rows + 1]
-    # Search each column within its row's slice of the sorted indices.
-    keys = rows.astype(np.int64) * (m.shape[1] + 1) + cols
-    row_of = np.repeat(np.arange(m.shape[0], dtype=np.int64), np.diff(m.indptr))
-    all_keys = row_of * (m.shape[1] + 1) + m.indices
-    pos = np.searchsorted(all_keys, keys)
-    pos = np.minimum(pos, max(len(all_keys) - 1, 0))
-    if len(all_keys):
-        hit = (all_keys[pos] == keys) & (pos >= starts) & (pos < ends)
-        out[hit] = m.data[pos[hit]]
-    return out
+def pair_values(matrix, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """Values ``matrix[rows[j], cols[j]]`` of a sparse matrix (0 where absent)."""
+    if len(rows) == 0:
+        return np.zeros(0, dtype=np.float32)
+    return np.asarray(sp.csr_array(matrix)[rows, cols], dtype=np.float32).ravel()

@@ -23,7 +23,7 @@ from threadpoolctl import threadpool_limits
 
 from recommender.base import Reason, Recommender, top_n
 from recommender.data import TrainingData, restrict
-from recommender.features import PAIR_FEATURES, FeatureContext
+from recommender.features import PAIR_FEATURES, FeatureContext, pair_values
 from recommender.live import LiveUpdatesMixin
 
 REASON_ORDER = (
@@ -217,7 +217,7 @@ class HybridRecommender(LiveUpdatesMixin, _BaseComposition, Recommender):
             rows = np.repeat(np.arange(len(block)), items.shape[1])
             flat_items = items.ravel()
             valid = flat_items >= 0
-            hit = _lookup(labels, block[rows[valid]], flat_items[valid]) > 0
+            hit = pair_values(labels, block[rows[valid]], flat_items[valid]) > 0
             feats = feats.reshape(-1, feats.shape[-1])[valid]
             row_of = rows[valid]
             # Keep users who bought a candidate; sample their negatives.
@@ -245,15 +245,14 @@ class HybridRecommender(LiveUpdatesMixin, _BaseComposition, Recommender):
         """Union of the sources' candidates and the features of every (user, candidate)."""
         n = self.n_candidates
         per_source_scores, per_source_top = [], []
-        excl = exclude if exclude is not None else data.purchased[users]
+        ex = sp.csr_array(exclude if exclude is not None else data.purchased[users])
+        ex_rows = np.repeat(np.arange(len(users)), np.diff(ex.indptr))
         for source in sources:
             scores = np.asarray(source._score(users), dtype=np.float32)
             scores = np.where(np.isfinite(scores), scores, -np.inf)
             if blocked is not None:
                 scores[:, blocked] = -np.inf
-            ex = sp.csr_array(excl)
-            rows = np.repeat(np.arange(len(users)), np.diff(ex.indptr))
-            scores[rows, ex.indices] = -np.inf
+            scores[ex_rows, ex.indices] = -np.inf
             top = _top(scores, n)
             per_source_scores.append(scores)
             per_source_top.append(top)
@@ -333,8 +332,6 @@ class HybridRecommender(LiveUpdatesMixin, _BaseComposition, Recommender):
             width = ranked.shape[1]
             merged = (picks + rest)[:width]
             merged_scores = (new_scores + rest_scores)[:width]
-            if len(merged) > width:
-                merged = merged[:width]
             ranked[row, : len(merged)] = merged
             scores[row, : len(merged)] = merged_scores
         return ranked, scores
@@ -497,9 +494,3 @@ def _row_max(scores: np.ndarray) -> np.ndarray:
     finite = np.where(np.isfinite(scores), scores, -np.inf)
     m = finite.max(axis=1)
     return np.where(np.isfinite(m), m, 1.0)
-
-
-def _lookup(matrix: sp.csr_array, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-    from recommender.features import _pairs
-
-    return _pairs(matrix, rows, cols)
