@@ -132,8 +132,8 @@ def simulate_behaviour(
         chunks.append(events)
         buyer, product, ts, cause, via = bought
         cause_chunks.append((buyer, product, ts, cause, via))
-        showoff_ids, showoff = _showoffs(world, buyer, product, ts, next_post_id, day_end, r)
-        next_post_id += len(showoff_ids)
+        showoff = _showoffs(world, buyer, product, ts, next_post_id, day_end, r)
+        next_post_id += len(showoff["post_id"])
         showoff_chunks.append(showoff)
         today = (buyer, product, ts, showoff["post_map"])
         pushed = _views_from_purchases(world, today, day_end + 1, day_end + DAY_US, r)
@@ -298,7 +298,7 @@ def _showoffs(world, buyer, product, ts, first_id, day_end, rng):
     post_map = np.full(len(buyer), -1, dtype=np.int64)
     post_map[idx] = ids
     created = np.minimum(ts[idx] + rng.exponential(3600e6, len(idx)).astype(np.int64), day_end)
-    return ids, {
+    return {
         "post_map": post_map,
         "post_id": ids,
         "user_id": buyer[idx],
