@@ -7,6 +7,7 @@ source (``source.fit(data)``) avoids re-reading the dataset per source.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -159,18 +160,7 @@ def restrict(data: TrainingData, keep: np.ndarray) -> TrainingData:
     unchanged): a training view that holds some interactions out."""
     inter = data.interactions[np.asarray(keep, dtype=bool)]
     user_items, purchased = _event_matrices(inter, data.event_weights, (data.n_users, data.n_items))
-    return TrainingData(
-        dataset=data.dataset,
-        until=data.until,
-        users=data.users,
-        items=data.items,
-        user_items=user_items,
-        purchased=purchased,
-        follows=data.follows,
-        interactions=inter,
-        posts=data.posts,
-        event_weights=data.event_weights,
-    )
+    return dataclasses.replace(data, user_items=user_items, purchased=purchased, interactions=inter)
 
 
 def _event_matrices(

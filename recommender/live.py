@@ -74,20 +74,18 @@ class LiveUpdatesMixin:
 
     def add_follow(self, follower_id: int, followee_id: int) -> None:
         """A new follow: the followee's activity reaches the follower from now on."""
-        check_is_fitted(self, "sources_")
-        social = self._source("social")
-        if social is not None:
-            social.add_follow(follower_id, followee_id)
-        else:
-            self.users_.lookup([follower_id, followee_id])
+        self._change_follow("add_follow", follower_id, followee_id)
 
     def remove_follow(self, follower_id: int, followee_id: int) -> None:
         """An unfollow."""
+        self._change_follow("remove_follow", follower_id, followee_id)
+
+    def _change_follow(self, method: str, follower_id: int, followee_id: int) -> None:
         check_is_fitted(self, "sources_")
         social = self._source("social")
         if social is not None:
-            social.remove_follow(follower_id, followee_id)
-        else:
+            getattr(social, method)(follower_id, followee_id)
+        else:  # nothing to update, but unknown ids are still an error
             self.users_.lookup([follower_id, followee_id])
 
     # ------------------------------------------------------------ products
