@@ -1,0 +1,115 @@
+"""Look-ups the responses need, built once per model load: product details and user
+profiles as column arrays indexed like the model (no table is copied per request)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from recommender.data import IdIndex
+from recommender.dataset import Dataset
+from recommender.errors import UnknownIdError
+
+
+def _column(frame: pd.DataFrame, name: str, default: Any = None) -> np.ndarray:
+    if name not in frame.columns:
+        return np.full(len(frame), default, dtype=object)
+    return frame[name].astype(object).where(frame[name].notna(), default).to_numpy(object)
+
+
+class Catalog:
+    """Products, users and groups of a dataset, by raw id."""
+
+    def __init__(self, dataset: Dataset) -> None:
+        products = dataset.products
+        self.products = IdIndex(products["product_id"].to_numpy(np.int64), "product")
+        self._title = _column(products, "title", "")
+        self._category = _column(products, "category_path", "")
+        self._brand = _column(products, "brand")
+        self._shop_id = products["shop_id"].to_numpy(np.int64)
+        self._shop_name = _column(products, "shop_name")
+        self._price = products["price"].to_numpy(dtype=float, na_value=np.nan)
+        self._description = _column(products, "description", "")
+
+        users = dataset.users
+        self.users = IdIndex(users["user_id"].to_numpy(np.int64), "user")
+        self._handle = users["handle"].astype(str).to_numpy(object)
+        self._gender = _column(users, "gender")
+        self._age_band = _column(users, "age_band")
+        self._city_tier = _column(users, "city_tier")
+        self._device = _column(users, "device")
+        self._is_kol = users["is_kol"].to_numpy(bool)
+        self._signup = pd.DatetimeIndex(users["signup_ts"]).to_pydatetime()
+
+        self._groups: dict[int, tuple[str, str, np.ndarray]] = {}
+        if dataset.groups is not None and dataset.group_members is not None:
+            members = dataset.group_members.groupby("group_id")["user_id"]
+            by_group = {int(g): np.sort(m.to_numpy(np.int64)) for g, m in members}
+            for row in dataset.groups.itertuples(index=False):
+                gid = int(row.group_id)
+                members_of = by_group.get(gid, np.zeros(0, np.int64))
+                self._groups[gid] = (str(row.name), str(row.topic), members_of)
+
+    # --------------------------------------------------------------- products
+    def product(self, product_id: int, *, description: bool = False) -> dict[str, Any]:
+        """Details of one product; unknown ids raise :class:`UnknownIdError`."""
+        row = int(self.products.lookup([product_id])[0])
+        out = self._product_row(row)
+        if description:
+            out["description"] = self._description[row]
+        return out
+
+    def product_rows(self, product_ids: np.ndarray) -> list[dict[str, Any]]:
+        """Details of many products (ids the model returned, so known)."""
+        rows = self.products.lookup(np.asarray(product_ids, dtype=np.int64))
+        return [self._product_row(int(r)) for r in rows]
+
+    def category_of(self, product_ids: np.ndarray) -> np.ndarray:
+        return self._category[self.products.lookup(np.asarray(product_ids, dtype=np.int64))]
+
+    def _product_row(self, row: int) -> dict[str, Any]:
+        price = self._price[row]
+        return {
+            "product_id": int(self.products.ids[row]),
+            "title": self._title[row],
+            "price": None if np.isnan(price) else float(price),
+            "shop_id": int(self._shop_id[row]),
+            "shop_name": self._shop_name[row],
+            "category_path": self._category[row],
+            "brand": self._brand[row],
+        }
+
+    # ------------------------------------------------------------------ users
+    def user(self, user_id: int) -> dict[str, Any]:
+        row = int(self.users.lookup([user_id])[0])
+        tier = self._city_tier[row]
+        return {
+            "user_id": int(self.users.ids[row]),
+            "handle": self._handle[row],
+            "gender": self._gender[row],
+            "age_band": self._age_band[row],
+            "city_tier": None if tier is None else int(tier),
+            "device": self._device[row],
+            "is_kol": bool(self._is_kol[row]),
+            "signup_ts": self._signup[row],
+        }
+
+    def handles(self, user_ids: np.ndarray) -> np.ndarray:
+        return self._handle[self.users.lookup(np.asarray(user_ids, dtype=np.int64))]
+
+    def is_kol(self, user_ids: np.ndarray) -> np.ndarray:
+        return self._is_kol[self.users.lookup(np.asarray(user_ids, dtype=np.int64))]
+
+    # ----------------------------------------------------------------- groups
+    def group_members(self, group_id: int) -> np.ndarray:
+        if group_id not in self._groups:
+            raise UnknownIdError("group", [group_id])
+        return self._groups[group_id][2]
+
+    def group(self, group_id: int) -> tuple[str, str]:
+        if group_id not in self._groups:
+            raise UnknownIdError("group", [group_id])
+        name, topic, _ = self._groups[group_id]
+        return name, topic

@@ -1,0 +1,62 @@
+"""Follow and unfollow."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response
+
+from service.deps import IdempotencyKey, RuntimeDep
+from service.errors import WRITE_ERRORS
+from service.schemas import FollowChange, FollowPublic
+from service.security import WriteGuard
+
+router = APIRouter(prefix="/v1/follows", tags=["writes"], dependencies=WriteGuard)
+
+UserQuery = Annotated[int, Query(ge=0, le=2**62)]
+
+
+def _change(
+    op: str, change: FollowChange, runtime, request: Request, response: Response, key
+) -> dict:
+    outcome = runtime.write(op, change.model_dump(), key)
+    if outcome.duplicate:
+        response.status_code = 200
+    request.state.model_version = outcome.holder.version
+    return {
+        "seq": outcome.write.seq,
+        "op": op,
+        **outcome.write.payload,
+        "duplicate": outcome.duplicate,
+    }
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=FollowPublic,
+    responses={200: {"model": FollowPublic, "description": "A retry"}, **WRITE_ERRORS},
+)
+def create_follow(
+    body: FollowChange,
+    runtime: RuntimeDep,
+    request: Request,
+    response: Response,
+    idempotency_key: IdempotencyKey = None,
+) -> dict:
+    """`follower_id` starts following `followee_id` (a no-op if already)."""
+    return _change("follow", body, runtime, request, response, idempotency_key)
+
+
+@router.delete("", response_model=FollowPublic, responses=WRITE_ERRORS)
+def delete_follow(
+    follower_id: UserQuery,
+    followee_id: UserQuery,
+    runtime: RuntimeDep,
+    request: Request,
+    response: Response,
+    idempotency_key: IdempotencyKey = None,
+) -> dict:
+    """`follower_id` stops following `followee_id` (a no-op if not following)."""
+    change = FollowChange(follower_id=follower_id, followee_id=followee_id)
+    return _change("unfollow", change, runtime, request, response, idempotency_key)

@@ -1,0 +1,51 @@
+"""Liveness, readiness and Prometheus metrics."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from service.schemas import HealthPublic, ReadyPublic
+
+router = APIRouter(tags=["operations"])
+logger = logging.getLogger("socialcart.service")
+
+
+@router.get("/healthz", response_model=HealthPublic)
+def read_health() -> dict:
+    """The process is alive."""
+    return {"status": "ok"}
+
+
+@router.get(
+    "/readyz",
+    response_model=ReadyPublic,
+    responses={503: {"model": ReadyPublic, "description": "Not ready"}},
+)
+def read_readiness(request: Request):
+    """The model is loaded and the store answers `SELECT 1`."""
+    runtime = getattr(request.app.state, "runtime", None)
+    if runtime is None:
+        return JSONResponse({"status": "loading", "model_version": None, "store": "unknown"}, 503)
+    version = runtime.holder.version
+    try:
+        runtime.store.ping()
+    except Exception as exc:
+        logger.warning("store unreachable: %s", exc)
+        body = {"status": "unavailable", "model_version": version, "store": "unreachable"}
+        return JSONResponse(body, 503)
+    return {"status": "ready", "model_version": version, "store": "ok"}
+
+
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text format"}},
+)
+def read_metrics(request: Request) -> Response:
+    """Prometheus metrics of this process."""
+    registry = request.app.state.metrics.registry
+    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

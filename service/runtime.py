@@ -1,0 +1,157 @@
+"""The running service's state: the store, the current model holder, the write path
+(validate → store and commit → apply), replay on start, hot reload and the background sync
+that applies writes other processes stored."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from recommender.dataset import Dataset
+from service.metrics import Metrics
+from service.model_holder import SEQ_SLACK, ModelHolder
+from service.settings import Settings
+from service.store import Store, StoredWrite
+
+logger = logging.getLogger("socialcart.service")
+
+
+@dataclass(frozen=True)
+class WriteOutcome:
+    write: StoredWrite
+    duplicate: bool
+    holder: ModelHolder
+
+
+class Runtime:
+    """Owns the store and the current :class:`ModelHolder`.
+
+    Writes are serialised by one lock in a process, so the live model applies them in the
+    order of their ``seq``; reads never take it. A reload loads and catches up the new model
+    outside that lock, then catches up the last few writes under it and swaps the holder
+    reference: requests in flight finish on the holder they started with.
+    """
+
+    def __init__(self, settings: Settings, store: Store, holder: ModelHolder, metrics: Metrics):
+        self.settings = settings
+        self.store = store
+        self.holder = holder
+        self.metrics = metrics
+        self._write_lock = threading.Lock()
+        self._reload_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._sync_thread: threading.Thread | None = None
+        self.replayed_at_start = 0
+
+    @classmethod
+    def start(cls, settings: Settings, metrics: Metrics, *, store: Store | None = None) -> Runtime:
+        """Open the store, load the model and replay the writes after its cut-off."""
+        store = store or Store(settings.resolved_database_url).create()
+        holder = ModelHolder.load(settings.model_dir, settings.resolved_dataset_dir)
+        runtime = cls(settings, store, holder, metrics)
+        runtime.replayed_at_start = runtime._catch_up(holder, origin="replay")
+        runtime._announce(holder)
+        logger.info(
+            "model %s loaded; %d stored writes replayed", holder.version, runtime.replayed_at_start
+        )
+        if settings.sync_interval_seconds > 0:
+            runtime._sync_thread = threading.Thread(
+                target=runtime._sync_loop, name="socialcart-sync", daemon=True
+            )
+            runtime._sync_thread.start()
+        return runtime
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._sync_thread is not None:
+            self._sync_thread.join(timeout=5)
+        self.store.close()
+
+    # --------------------------------------------------------------- writes
+    def write(self, kind: str, payload: dict[str, Any], client_id: str | None) -> WriteOutcome:
+        """Validate against the live model, store durably (committed), then apply."""
+        with self._write_lock:
+            holder = self.holder
+            holder.validate(kind, payload)
+            start = time.perf_counter()
+            result = self.store.append(kind, payload, client_id=client_id)
+            self.metrics.store_write.labels(kind).observe(time.perf_counter() - start)
+            write = result.write
+            if write.seq == holder.applied_seq + 1:
+                self._apply(holder, write, "request")
+            elif not holder.seen(write.seq):
+                self._catch_up(holder, origin="sync")
+            return WriteOutcome(write, result.duplicate, holder)
+
+    def _apply(self, holder: ModelHolder, write: StoredWrite, origin: str) -> None:
+        if holder.apply(write):
+            self.metrics.live_updates.labels(write.kind, origin).inc()
+        else:
+            self.metrics.skipped.labels(write.kind).inc()
+
+    def _catch_up(self, holder: ModelHolder, *, origin: str) -> int:
+        """Apply the stored writes after the model's cut-off it has not seen yet."""
+        after = max(holder.applied_seq - SEQ_SLACK, 0)
+        n = 0
+        for write in self.store.replay(holder.cutoff, after_seq=after):
+            if holder.seen(write.seq):
+                continue
+            self._apply(holder, write, origin)
+            n += 1
+        return n
+
+    def sync(self) -> int:
+        """Apply writes other processes stored since the last look."""
+        with self._write_lock:
+            return self._catch_up(self.holder, origin="sync")
+
+    def _sync_loop(self) -> None:
+        while not self._stop.wait(self.settings.sync_interval_seconds):
+            try:
+                self.sync()
+            except Exception:  # the store may be briefly unreachable; try again later
+                logger.exception("sync with the store failed")
+
+    # --------------------------------------------------------------- reload
+    def reload(
+        self, model_dir: Path | None = None, dataset_dir: Path | None = None
+    ) -> tuple[ModelHolder, ModelHolder, int]:
+        """Load a model directory, catch it up with the store and swap it in.
+
+        Returns (old holder, new holder, writes replayed into the new one)."""
+        with self._reload_lock:
+            old = self.holder
+            model_dir = Path(model_dir) if model_dir is not None else self.settings.model_dir
+            if dataset_dir is None:
+                marker = model_dir / "dataset_path"
+                dataset_dir = (
+                    Path(marker.read_text().strip())
+                    if marker.is_file()
+                    else self.settings.resolved_dataset_dir
+                )
+            dataset_dir = Path(dataset_dir)
+            # A dataset directory is immutable once written, so the same one is reused.
+            same = dataset_dir.resolve() == old.dataset_dir.resolve()
+            dataset: Dataset | None = old.dataset if same else None
+            try:
+                new = ModelHolder.load(model_dir, dataset_dir, dataset=dataset)
+                replayed = self._catch_up(new, origin="replay")
+                with self._write_lock:
+                    replayed += self._catch_up(new, origin="replay")
+                    self.holder = new
+            except Exception:
+                self.metrics.reloads.labels("failed").inc()
+                raise
+            self.metrics.reloads.labels("ok").inc()
+            self._announce(new)
+            logger.info("model %s swapped in for %s", new.version, old.version)
+            return old, new, replayed
+
+    def _announce(self, holder: ModelHolder) -> None:
+        self.metrics.model_loaded_now(
+            holder.version, str(holder.model_dir), holder.loaded_at.timestamp()
+        )

@@ -1,0 +1,337 @@
+"""The write store: every accepted post, event batch, follow and unfollow, durably.
+
+One SQLAlchemy Core code path for SQLite (WAL journal, ``synchronous=FULL``) and PostgreSQL
+(psycopg 3). A write is one row of ``writes`` — a global, monotonically increasing ``seq``,
+the client's idempotency id (unique), its kind, the time the server accepted it and a hash
+of its content — plus its typed rows in ``posts``, ``events`` or ``follows``, inserted in the
+same transaction. :meth:`Store.append` returns only after the transaction has committed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+WRITE_KINDS = ("post", "event", "follow", "unfollow")
+POST_ID_BASE = 10**12
+"""Posts created through the service get ids ``POST_ID_BASE + seq`` (above any dataset's)."""
+
+_SEQ = sa.BigInteger().with_variant(sa.Integer(), "sqlite")  # SQLite autoincrements INTEGER
+
+
+class IdempotencyConflict(Exception):
+    """A client id that was already used for a different write."""
+
+    def __init__(self, client_id: str, kind: str) -> None:
+        self.client_id = client_id
+        self.kind = kind
+        super().__init__(
+            f"idempotency key {client_id!r} was already used for a different {kind} write"
+        )
+
+
+@dataclass(frozen=True)
+class StoredWrite:
+    """One committed write. ``payload`` by kind:
+
+    - ``post``: post_id, user_id, text, hashtags, mentions, product_id, repost_of;
+    - ``event``: events — a list of {user_id, product_id, event, ts, via_post_id};
+    - ``follow`` / ``unfollow``: follower_id, followee_id.
+    """
+
+    seq: int
+    client_id: str
+    kind: str
+    created_at: datetime
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class AppendResult:
+    write: StoredWrite
+    duplicate: bool
+    """True when the client id had already been stored with the same content."""
+
+
+def to_us(ts: datetime) -> int:
+    """Microseconds since the epoch of an aware (or UTC-naive) datetime."""
+    if ts.tzinfo is None:
+        ts = ts.replace(tzinfo=UTC)
+    delta = ts - datetime(1970, 1, 1, tzinfo=UTC)
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def from_us(us: int) -> datetime:
+    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=us)
+
+
+def normalise_url(url: str) -> str:
+    """``postgresql://`` and ``postgres://`` mean psycopg 3 (SQLAlchemy's default is psycopg2)."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def _content_hash(kind: str, payload: dict[str, Any]) -> str:
+    content = {k: v for k, v in payload.items() if k != "post_id"}
+    text = json.dumps([kind, content], sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+class Store:
+    """The durable write log. ``table_prefix`` lets several stores share one database."""
+
+    def __init__(self, url: str, *, table_prefix: str = "") -> None:
+        self.url = normalise_url(url)
+        self.engine = self._engine(self.url)
+        self.metadata = sa.MetaData()
+        p = table_prefix
+        self.writes = sa.Table(
+            f"{p}writes",
+            self.metadata,
+            sa.Column("seq", _SEQ, primary_key=True, autoincrement=True),
+            sa.Column("client_id", sa.String(128), nullable=False, unique=True),
+            sa.Column("kind", sa.String(16), nullable=False),
+            sa.Column("content_hash", sa.String(64), nullable=False),
+            sa.Column("created_us", sa.BigInteger, nullable=False, index=True),
+        )
+        fk = f"{p}writes.seq"
+        self.posts = sa.Table(
+            f"{p}posts",
+            self.metadata,
+            sa.Column("seq", _SEQ, sa.ForeignKey(fk), primary_key=True, autoincrement=False),
+            sa.Column("post_id", sa.BigInteger, nullable=False, unique=True),
+            sa.Column("user_id", sa.BigInteger, nullable=False),
+            sa.Column("text", sa.Text, nullable=False),
+            sa.Column("hashtags", sa.JSON, nullable=False),
+            sa.Column("mentions", sa.JSON, nullable=False),
+            sa.Column("product_id", sa.BigInteger),
+            sa.Column("repost_of", sa.BigInteger),
+        )
+        self.events = sa.Table(
+            f"{p}events",
+            self.metadata,
+            sa.Column("id", _SEQ, primary_key=True, autoincrement=True),
+            sa.Column("seq", _SEQ, sa.ForeignKey(fk), nullable=False, index=True),
+            sa.Column("user_id", sa.BigInteger, nullable=False),
+            sa.Column("product_id", sa.BigInteger, nullable=False),
+            sa.Column("event", sa.String(16), nullable=False),
+            sa.Column("ts_us", sa.BigInteger),
+            sa.Column("via_post_id", sa.BigInteger),
+        )
+        self.follows = sa.Table(
+            f"{p}follows",
+            self.metadata,
+            sa.Column("seq", _SEQ, sa.ForeignKey(fk), primary_key=True, autoincrement=False),
+            sa.Column("op", sa.String(8), nullable=False),
+            sa.Column("follower_id", sa.BigInteger, nullable=False),
+            sa.Column("followee_id", sa.BigInteger, nullable=False),
+        )
+
+    @staticmethod
+    def _engine(url: str) -> Engine:
+        if url.startswith("sqlite"):
+            engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+            @sa.event.listens_for(engine, "connect")
+            def _pragmas(dbapi_connection, _record) -> None:
+                cursor = dbapi_connection.cursor()
+                cursor.execute("PRAGMA journal_mode=WAL")
+                cursor.execute("PRAGMA synchronous=FULL")
+                cursor.execute("PRAGMA foreign_keys=ON")
+                cursor.close()
+
+            return engine
+        return sa.create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+
+    # ------------------------------------------------------------ lifecycle
+    def create(self) -> Store:
+        """Create the tables that do not exist yet. Returns ``self``."""
+        self.metadata.create_all(self.engine)
+        return self
+
+    def drop(self) -> None:
+        """Drop this store's tables (tests)."""
+        self.metadata.drop_all(self.engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def ping(self) -> None:
+        """``SELECT 1``; raises when the database is unreachable."""
+        with self.engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+
+    # --------------------------------------------------------------- writes
+    def append(
+        self,
+        kind: str,
+        payload: dict[str, Any],
+        *,
+        client_id: str | None = None,
+        created_at: datetime | None = None,
+    ) -> AppendResult:
+        """Store one write and commit. A client id seen before returns the stored write
+        (``duplicate=True``) when the content is the same and raises
+        :class:`IdempotencyConflict` when it differs. Posts get their id here."""
+        if kind not in WRITE_KINDS:
+            raise ValueError(f"kind == {kind!r}, must be one of {list(WRITE_KINDS)}.")
+        client_id = client_id or uuid.uuid4().hex
+        digest = _content_hash(kind, payload)
+        created_us = to_us(created_at or datetime.now(UTC))
+        try:
+            with self.engine.begin() as conn:
+                seq = conn.execute(
+                    self.writes.insert().values(
+                        client_id=client_id, kind=kind, content_hash=digest, created_us=created_us
+                    )
+                ).inserted_primary_key[0]
+                stored = self._insert_rows(conn, int(seq), kind, payload)
+        except sa.exc.IntegrityError:
+            previous = self.get(client_id)
+            if previous is None:  # the integrity error was not about the client id
+                raise
+            with self.engine.connect() as conn:
+                old_hash = conn.execute(
+                    sa.select(self.writes.c.content_hash).where(
+                        self.writes.c.client_id == client_id
+                    )
+                ).scalar_one()
+            if previous.kind != kind or old_hash != digest:
+                raise IdempotencyConflict(client_id, previous.kind) from None
+            return AppendResult(previous, duplicate=True)
+        write = StoredWrite(int(seq), client_id, kind, from_us(created_us), stored)
+        return AppendResult(write, duplicate=False)
+
+    def _insert_rows(self, conn, seq: int, kind: str, payload: dict[str, Any]) -> dict:
+        if kind == "post":
+            row = {
+                "post_id": POST_ID_BASE + seq,
+                "user_id": payload["user_id"],
+                "text": payload["text"],
+                "hashtags": list(payload.get("hashtags", [])),
+                "mentions": list(payload.get("mentions", [])),
+                "product_id": payload.get("product_id"),
+                "repost_of": payload.get("repost_of"),
+            }
+            conn.execute(self.posts.insert().values(seq=seq, **row))
+            return row
+        if kind == "event":
+            rows = [
+                {
+                    "user_id": e["user_id"],
+                    "product_id": e["product_id"],
+                    "event": e["event"],
+                    "ts": e.get("ts"),
+                    "via_post_id": e.get("via_post_id"),
+                }
+                for e in payload["events"]
+            ]
+            conn.execute(
+                self.events.insert(),
+                [
+                    {
+                        "seq": seq,
+                        **{k: v for k, v in r.items() if k != "ts"},
+                        "ts_us": None if r["ts"] is None else to_us(r["ts"]),
+                    }
+                    for r in rows
+                ],
+            )
+            return {"events": rows}
+        row = {"follower_id": payload["follower_id"], "followee_id": payload["followee_id"]}
+        conn.execute(self.follows.insert().values(seq=seq, op=kind, **row))
+        return row
+
+    # ---------------------------------------------------------------- reads
+    def get(self, client_id: str) -> StoredWrite | None:
+        """The write stored under a client id, if any."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(self.writes).where(self.writes.c.client_id == client_id)
+            ).first()
+            return None if row is None else self._assemble(conn, [row])[0]
+
+    def replay(
+        self, since: datetime | None = None, *, after_seq: int = 0, batch: int = 1000
+    ) -> Iterator[StoredWrite]:
+        """Stored writes accepted after ``since`` (all if None) with ``seq > after_seq``, in
+        ``seq`` order, read in batches."""
+        w = self.writes
+        since_us = None if since is None else to_us(since)
+        while True:
+            query = sa.select(w).where(w.c.seq > after_seq).order_by(w.c.seq).limit(batch)
+            if since_us is not None:
+                query = query.where(w.c.created_us > since_us)
+            with self.engine.connect() as conn:
+                rows = conn.execute(query).all()
+                writes = self._assemble(conn, rows)
+            yield from writes
+            if len(rows) < batch:
+                return
+            after_seq = writes[-1].seq
+
+    def counts(self) -> dict[str, int]:
+        """Number of stored writes of each kind."""
+        w = self.writes
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(w.c.kind, sa.func.count()).group_by(w.c.kind)).all()
+        return {kind: 0 for kind in WRITE_KINDS} | {k: int(n) for k, n in rows}
+
+    def _assemble(self, conn, rows) -> list[StoredWrite]:
+        seqs = [int(r.seq) for r in rows]
+        if not seqs:
+            return []
+        posts = {
+            int(r.seq): r
+            for r in conn.execute(sa.select(self.posts).where(self.posts.c.seq.in_(seqs)))
+        }
+        follows = {
+            int(r.seq): r
+            for r in conn.execute(sa.select(self.follows).where(self.follows.c.seq.in_(seqs)))
+        }
+        events: dict[int, list] = {}
+        query = sa.select(self.events).where(self.events.c.seq.in_(seqs))
+        for r in conn.execute(query.order_by(self.events.c.id)):
+            events.setdefault(int(r.seq), []).append(r)
+        out = []
+        for r in rows:
+            seq = int(r.seq)
+            if r.kind == "post":
+                p = posts[seq]
+                payload = {
+                    "post_id": int(p.post_id),
+                    "user_id": int(p.user_id),
+                    "text": p.text,
+                    "hashtags": list(p.hashtags),
+                    "mentions": [int(m) for m in p.mentions],
+                    "product_id": None if p.product_id is None else int(p.product_id),
+                    "repost_of": None if p.repost_of is None else int(p.repost_of),
+                }
+            elif r.kind == "event":
+                payload = {
+                    "events": [
+                        {
+                            "user_id": int(e.user_id),
+                            "product_id": int(e.product_id),
+                            "event": e.event,
+                            "ts": None if e.ts_us is None else from_us(int(e.ts_us)),
+                            "via_post_id": None if e.via_post_id is None else int(e.via_post_id),
+                        }
+                        for e in events.get(seq, [])
+                    ]
+                }
+            else:
+                f = follows[seq]
+                payload = {"follower_id": int(f.follower_id), "followee_id": int(f.followee_id)}
+            out.append(StoredWrite(seq, r.client_id, r.kind, from_us(int(r.created_us)), payload))
+        return out
