@@ -8,10 +8,13 @@ they recommend for heavy counts). It is also the main baseline.
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
 from implicit.cpu.als import AlternatingLeastSquares
+from sklearn.base import clone
+from sklearn.utils.validation import check_is_fitted
 from threadpoolctl import threadpool_limits
 
 from recommender.base import Reason, Recommender
@@ -35,6 +38,8 @@ class ALSSource(Recommender):
         Confidence from the event weights: ``alpha * log1p(weight)``, or BM25 over the
         binarised matrix (``implicit``'s ``bm25_weight(K1=100, B=0.8)`` times ``alpha``),
         which wins on LastFM (docs/lastfm_research.md) and on the synthetic data alike.
+    warm_iterations : int, default=8
+        ALS sweeps of :meth:`refit`, which starts from an earlier fit's factors.
     random_state : int, default=0
         Seed of the factor initialisation.
     num_threads : int, default=0
@@ -52,6 +57,7 @@ class ALSSource(Recommender):
         alpha: float = 1.0,
         iterations: int = 30,
         weighting: str = "bm25",
+        warm_iterations: int = 8,
         random_state: int = 0,
         num_threads: int = 0,
     ) -> None:
@@ -60,6 +66,7 @@ class ALSSource(Recommender):
         self.alpha = alpha
         self.iterations = iterations
         self.weighting = weighting
+        self.warm_iterations = warm_iterations
         self.random_state = random_state
         self.num_threads = num_threads
 
@@ -68,6 +75,8 @@ class ALSSource(Recommender):
             raise ValueError(f"factors == {self.factors}, must be >= 1.")
         if self.iterations < 1:
             raise ValueError(f"iterations == {self.iterations}, must be >= 1.")
+        if self.warm_iterations < 1:
+            raise ValueError(f"warm_iterations == {self.warm_iterations}, must be >= 1.")
         if self.regularization < 0:
             raise ValueError(f"regularization == {self.regularization}, must be >= 0.")
         if not self.alpha > 0:
@@ -75,7 +84,12 @@ class ALSSource(Recommender):
         if self.weighting not in ("log", "bm25"):
             raise ValueError(f"weighting == {self.weighting!r}, must be 'log' or 'bm25'.")
         self.confidence_ = self._confidence(data.user_items)
-        model = self._new_model()
+        init, self._init_factors = getattr(self, "_init_factors", None), None
+        warm = init is not None and init[0].shape == (data.n_users, self.factors)
+        warm = warm and init[1].shape == (data.n_items, self.factors)
+        model = self._new_model(self.warm_iterations if warm else self.iterations)
+        if warm:
+            model.user_factors, model.item_factors = init[0].copy(), init[1].copy()
         with threadpool_limits(1, "blas"):
             model.fit(sp.csr_matrix(self.confidence_), show_progress=False)
         self.model_ = model
@@ -95,7 +109,19 @@ class ALSSource(Recommender):
         norms = np.linalg.norm(self.item_factors_, axis=1)
         self.item_unit_ = self.item_factors_ / np.maximum(norms, 1e-9)[:, None]
 
-    def _new_model(self) -> AlternatingLeastSquares:
+    def refit(self, data: TrainingData) -> ALSSource:
+        """A new source fitted on ``data`` from these factors (a warm start).
+
+        The hybrid fits its sources twice — on the data before the ranker's window, then on
+        everything — and the second ALS fit, starting close to its optimum, needs only
+        ``warm_iterations`` sweeps instead of ``iterations``.
+        """
+        check_is_fitted(self, "user_factors_")
+        new = clone(self)
+        new._init_factors = (self.user_factors_, self.item_factors_)
+        return new.fit(data)
+
+    def _new_model(self, iterations: int | None = None) -> AlternatingLeastSquares:
         # implicit parallelises over users itself (BLAS threads are limited around fit);
         # its constructor warns about the process-wide BLAS setting regardless.
         with warnings.catch_warnings():
@@ -104,7 +130,7 @@ class ALSSource(Recommender):
                 factors=self.factors,
                 regularization=self.regularization,
                 alpha=1.0,  # the confidence matrix already carries alpha
-                iterations=self.iterations,
+                iterations=self.iterations if iterations is None else iterations,
                 random_state=self.random_state,
                 num_threads=self.num_threads,
             )
@@ -124,6 +150,28 @@ class ALSSource(Recommender):
 
     def _score(self, users: np.ndarray) -> np.ndarray:
         return self.user_factors_[users] @ self.item_factors_.T
+
+    def _score_pairs(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """``_score`` of ``(users[r], items[r, c])`` only (``-1`` pads score ``-inf``)."""
+        factors = self.item_factors_[np.maximum(items, 0)]
+        scores = np.matmul(factors, self.user_factors_[users][:, :, None])[:, :, 0]
+        return np.where(items >= 0, scores, -np.inf).astype(np.float32)
+
+    def candidates(self, users, n, *, exclude=None, blocked=None):
+        """The base class's top-``n`` without scoring every item: items are scanned in
+        blocks of decreasing factor norm, and a person's scan stops once no later item can
+        reach their ``n``-th best score (``u · i <= |u| |i|``, Cauchy–Schwarz)."""
+        check_is_fitted(self, "user_factors_")
+        users = np.asarray(users, dtype=np.int64)
+        return _pruned_top(self.user_factors_[users], self._by_norm(), n, exclude, blocked)
+
+    def _by_norm(self) -> _NormIndex:
+        """Item factors sorted by decreasing norm (rebuilt when the factors change)."""
+        index = getattr(self, "_norm_index", None)
+        if index is None or index.source is not self.item_factors_:
+            index = _NormIndex.build(self.item_factors_)
+            self._norm_index = index
+        return index
 
     def _explain(self, user: int, items: np.ndarray) -> list[list[Reason]]:
         history = self.data_.user_items[[user]]
@@ -177,6 +225,96 @@ class ALSSource(Recommender):
         conf = self._confidence(sp.csr_array(history))
         factors = self.model_.recalculate_user(u, sp.csr_matrix(conf))
         self.user_factors_[u] = np.asarray(factors, dtype=np.float32).ravel()
+
+
+@dataclass(frozen=True)
+class _NormIndex:
+    source: np.ndarray  # the item factors it was built from
+    order: np.ndarray  # item indices by decreasing norm
+    position: np.ndarray  # inverse of ``order``
+    factors: np.ndarray  # ``source[order]``, contiguous
+    norms: np.ndarray  # float64, decreasing
+
+    @classmethod
+    def build(cls, factors: np.ndarray) -> _NormIndex:
+        norms = np.linalg.norm(factors.astype(np.float64), axis=1)
+        order = np.argsort(-norms, kind="stable")
+        position = np.empty_like(order)
+        position[order] = np.arange(len(order))
+        sorted_factors = np.ascontiguousarray(factors[order], dtype=np.float32)
+        return cls(factors, order, position, sorted_factors, norms[order])
+
+
+PRUNE_BLOCK = 8192
+"""Items scored per step of the pruned top-n scan."""
+
+
+def _pruned_top(user_factors, index: _NormIndex, n, exclude, blocked):
+    """Exact top-``n`` of ``user_factors @ item_factors.T`` (masked like
+    :meth:`Recommender.candidates`), scoring only the items that can still make a list.
+
+    Each step scores one block of items (by decreasing norm) for the people still
+    scanning, updates their ``n``-th best score ``t`` and keeps the entries ``>= t`` (a
+    superset of the final lists, ties included); a person stops when the bound on every
+    later item is below ``t`` (with a margin for rounding). The kept entries are then
+    ordered like :func:`~recommender.base.top_n`: score, then item index.
+    """
+    m, n_items = len(user_factors), len(index.order)
+    items = np.full((m, n), -1, dtype=np.int64)
+    scores = np.full((m, n), -np.inf, dtype=np.float32)
+    n = min(n, n_items)
+    if m == 0 or n == 0:
+        return items, scores
+    user_norms = np.linalg.norm(user_factors.astype(np.float64), axis=1)
+    ex_rows, ex_pos = _excluded_positions(exclude, index.position, m)
+    blocked_sorted = None if blocked is None else np.asarray(blocked, bool)[index.order]
+    best = np.full((m, n), -np.inf, dtype=np.float32)  # running n best values, unordered
+    kept_rows, kept_pos, kept_scores = [], [], []
+    active = np.arange(m)
+    for start in range(0, n_items, PRUNE_BLOCK):
+        stop = min(start + PRUNE_BLOCK, n_items)
+        block = user_factors[active] @ index.factors[start:stop].T
+        if blocked_sorted is not None:
+            block[:, blocked_sorted[start:stop]] = -np.inf
+        lo, hi = np.searchsorted(ex_pos, [start, stop])
+        if hi > lo:
+            slot = np.full(m, -1)
+            slot[active] = np.arange(len(active))
+            r, c = slot[ex_rows[lo:hi]], ex_pos[lo:hi] - start
+            block[r[r >= 0], c[r >= 0]] = -np.inf
+        merged = np.concatenate([best[active], block], axis=1)
+        best[active] = -np.partition(-merged, n - 1, axis=1)[:, :n]
+        threshold = best[active].min(axis=1)
+        r, c = np.nonzero((block >= threshold[:, None]) & (block > -np.inf))
+        kept_rows.append(active[r])
+        kept_pos.append(start + c)
+        kept_scores.append(block[r, c])
+        if stop < n_items:
+            bound = user_norms[active] * index.norms[stop]
+            active = active[~(bound * (1 + 1e-4) + 1e-6 < threshold)]
+        if len(active) == 0:
+            break
+    rows = np.concatenate(kept_rows)
+    item = index.order[np.concatenate(kept_pos)]
+    value = np.concatenate(kept_scores)
+    order = np.lexsort((item, -value, rows))
+    rows, item, value = rows[order], item[order], value[order]
+    rank = np.arange(len(rows)) - np.searchsorted(rows, rows, side="left")
+    take = rank < n
+    items[rows[take], rank[take]] = item[take]
+    scores[rows[take], rank[take]] = value[take]
+    return items, scores
+
+
+def _excluded_positions(exclude, position: np.ndarray, m: int):
+    """(row, position in norm order) of every excluded pair, sorted by position."""
+    if exclude is None:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    ex = sp.csr_array(exclude)
+    rows = np.repeat(np.arange(m), np.diff(ex.indptr))
+    pos = position[ex.indices]
+    order = np.argsort(pos, kind="stable")
+    return rows[order], pos[order]
 
 
 def _title(data: TrainingData, item: int) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from recommender.collaborative import ALSSource
@@ -30,8 +31,26 @@ def test_fold_in_changes_the_users_factors(tiny_dataset) -> None:
 
 @pytest.mark.parametrize(
     ("param", "value", "message"),
-    [("factors", 0, "factors == 0, must be >= 1."), ("alpha", 0.0, "alpha == 0.0, must be > 0.")],
+    [
+        ("factors", 0, "factors == 0, must be >= 1."),
+        ("alpha", 0.0, "alpha == 0.0, must be > 0."),
+        ("warm_iterations", 0, "warm_iterations == 0, must be >= 1."),
+    ],
 )
 def test_rejects_bad_parameters(tiny_dataset, param, value, message) -> None:
     with pytest.raises(ValueError, match=message.replace(".", r"\.")):
         ALSSource(**{param: value}).fit(tiny_dataset, until=CUTOFF)
+
+
+def test_refit_starts_from_the_earlier_factors(tiny_dataset) -> None:
+    """A warm refit on later data stays close to the earlier solution, where a cold fit with
+    the same few sweeps from another seed lands elsewhere, and it never touches the original."""
+    early = ALSSource(factors=16, iterations=15, num_threads=1).fit(tiny_dataset, until=CUTOFF)
+    kept = early.user_factors_.copy()
+    warm = early.refit(tiny_dataset)
+    assert (early.user_factors_ == kept).all()
+    assert warm.user_factors_.shape == early.user_factors_.shape
+    cold = ALSSource(factors=16, iterations=8, random_state=1, num_threads=1).fit(tiny_dataset)
+    warm_gap = np.abs(warm.item_factors_ - early.item_factors_).mean()
+    cold_gap = np.abs(cold.item_factors_ - early.item_factors_).mean()
+    assert warm_gap < 0.5 * cold_gap
