@@ -150,6 +150,7 @@ class HybridRecommender(LiveUpdatesMixin, _BaseComposition, Recommender):
             raise ValueError(f"ranker_holdout == {self.ranker_holdout}, must be in (0, 1).")
         named = self._named_sources()
         self.source_names_ = [n for n, _ in named]
+        stage1_sources = None
         if isinstance(self.ranker, str) and self.ranker == "none":
             self.ranker_ = None
         else:
@@ -172,7 +173,13 @@ class HybridRecommender(LiveUpdatesMixin, _BaseComposition, Recommender):
                 # far more than they save.
                 with threadpool_limits(1, "openmp"):
                     self.ranker_ = ranker.fit(X, y)
-        self.sources_ = [clone(s).fit(data) for _, s in named]
+        if stage1_sources is None:
+            self.sources_ = [clone(s).fit(data) for _, s in named]
+        else:  # a source that can warm-start from its stage-1 fit does (ALS: fewer sweeps)
+            self.sources_ = [
+                s1.refit(data) if hasattr(s1, "refit") else clone(s).fit(data)
+                for s1, (_, s) in zip(stage1_sources, named, strict=True)
+            ]
         self.context_ = FeatureContext.build(data)
         self.feature_names_ = self._feature_names()
 
