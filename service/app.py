@@ -7,7 +7,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from anyio import to_thread
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
@@ -17,7 +17,7 @@ from service.metrics import Metrics
 from service.middleware import ServiceMiddleware
 from service.routes import admin, events, follows, groups, health, posts, products, users
 from service.runtime import Runtime
-from service.security import WriteRateLimiter
+from service.security import WriteRateLimiter, require_read_key
 from service.settings import Settings, get_settings
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -59,7 +59,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.metrics = metrics
     app.state.rate_limiter = WriteRateLimiter(settings.write_rate_limit)
     install_error_handlers(app)
-    for module in (users, products, groups, posts, events, follows, admin, health):
+    # Reads declare the key (in OpenAPI too) only when they need it.
+    read_guard = [Depends(require_read_key)] if settings.read_auth else []
+    for module in (users, products, groups):
+        app.include_router(module.router, dependencies=read_guard)
+    for module in (posts, events, follows, admin, health):
         app.include_router(module.router)
     _static(app)
 

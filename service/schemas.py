@@ -7,8 +7,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-UserId = Annotated[int, Field(ge=0, le=2**62, description="A user id.")]
-ProductId = Annotated[int, Field(ge=0, le=2**62, description="A product id.")]
+MAX_ID = 2**53 - 1
+"""Ids stay within JSON's safe integer range (JavaScript clients)."""
+UserId = Annotated[int, Field(ge=0, le=MAX_ID, description="A user id.")]
+ProductId = Annotated[int, Field(ge=0, le=MAX_ID, description="A product id.")]
 EventType = Literal["view", "click", "favorite", "cart", "purchase"]
 MAX_BATCH = 1000
 
@@ -120,10 +122,20 @@ class ShareTargetListPublic(BaseModel):
 
 # ---------------------------------------------------------------- groups
 class GroupRecommendationRequest(Strict):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "oneOf": [
+                {"required": ["user_ids"], "not": {"required": ["group_id"]}},
+                {"required": ["group_id"], "not": {"required": ["user_ids"]}},
+            ]
+        },
+    )
+
     user_ids: list[UserId] | None = Field(
         None, min_length=1, max_length=100, description="Members (or give `group_id`)."
     )
-    group_id: int | None = Field(None, ge=0, le=2**62, description="A dataset group.")
+    group_id: int | None = Field(None, ge=0, le=MAX_ID, description="A dataset group.")
     k: int = Field(10, ge=1, le=100)
     strategy: Literal["average", "least_misery"] = "average"
 
@@ -162,7 +174,7 @@ class PostCreate(Strict):
     )
     mentions: list[UserId] = Field(default_factory=list, max_length=20)
     product_id: ProductId | None = None
-    repost_of: int | None = Field(None, ge=0, le=2**62)
+    repost_of: int | None = Field(None, ge=0, le=MAX_ID)
     k: int = Field(10, ge=1, le=100, description="Size of the refreshed recommendations.")
 
 
@@ -178,7 +190,7 @@ class EventIn(Strict):
     product_id: ProductId
     event: EventType
     ts: datetime | None = Field(None, description="When it happened (default: now).")
-    via_post_id: int | None = Field(None, ge=0, le=2**62)
+    via_post_id: int | None = Field(None, ge=0, le=MAX_ID)
 
 
 class EventBatch(Strict):

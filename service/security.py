@@ -112,3 +112,5 @@ def limit_writes(request: Request, key: ApiKey = None) -> None:
 WriteGuard = [Depends(require_write_key), Depends(limit_writes)]
 AdminGuard = [Depends(require_admin_key)]
 ReadGuard = [Depends(require_read_key)]
+"""For routers whose reads always declare the key; the core read routers get
+``require_read_key`` from ``create_app`` only when ``read_auth`` is on."""

@@ -8,12 +8,12 @@ from fastapi import APIRouter, Query, Request, Response
 
 from service.deps import IdempotencyKey, RuntimeDep
 from service.errors import WRITE_ERRORS
-from service.schemas import FollowChange, FollowPublic
+from service.schemas import MAX_ID, FollowChange, FollowPublic
 from service.security import WriteGuard
 
 router = APIRouter(prefix="/v1/follows", tags=["writes"], dependencies=WriteGuard)
 
-UserQuery = Annotated[int, Query(ge=0, le=2**62)]
+UserQuery = Annotated[int, Query(ge=0, le=MAX_ID)]
 
 
 def _change(

@@ -7,11 +7,8 @@ from fastapi import APIRouter
 from service.deps import HolderDep
 from service.errors import ERROR_RESPONSES
 from service.schemas import GroupRecommendationListPublic, GroupRecommendationRequest
-from service.security import ReadGuard
 
-router = APIRouter(
-    prefix="/v1/groups", tags=["groups"], dependencies=ReadGuard, responses=ERROR_RESPONSES
-)
+router = APIRouter(prefix="/v1/groups", tags=["groups"], responses=ERROR_RESPONSES)
 
 
 @router.post("/recommendations", response_model=GroupRecommendationListPublic)
