@@ -15,7 +15,7 @@ from fastapi.staticfiles import StaticFiles
 from service.errors import install_error_handlers
 from service.metrics import Metrics
 from service.middleware import ServiceMiddleware
-from service.routes import admin, events, follows, groups, health, posts, products, users
+from service.routes import admin, demo, events, follows, groups, health, posts, products, users
 from service.runtime import Runtime
 from service.security import WriteRateLimiter, require_read_key
 from service.settings import Settings, get_settings
@@ -63,7 +63,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     read_guard = [Depends(require_read_key)] if settings.read_auth else []
     for module in (users, products, groups):
         app.include_router(module.router, dependencies=read_guard)
-    for module in (posts, events, follows, admin, health):
+    for module in (posts, events, follows, admin, health, demo):
         app.include_router(module.router)
     _static(app)
 
