@@ -71,7 +71,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         port = s.getsockname()[1]
     env = {
         **os.environ,
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
         "SOCIALCART_MODEL_DIR": str(model_dir),
         "SOCIALCART_DATASET_DIR": str(dataset_dir),
         "SOCIALCART_DATABASE_URL": f"sqlite:///{root / 'store.db'}",
@@ -82,8 +81,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     }
     log = (root / "server.log").open("wb")
     command = [
-        sys.executable, "-m", "uvicorn", "tests.browser.server_app:create_demo_app",
-        "--factory", "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
+        sys.executable, "-m", "uvicorn", "service.app:app_from_env", "--factory",
+        "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
     ]  # fmt: skip
     # cwd: an empty folder, so no .env file of the checkout is read.
     process = subprocess.Popen(command, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)

@@ -78,7 +78,7 @@ def test_share_a_product_with_an_at_mention(page: Page, server: Server) -> None:
     target_id = int(target.get_attribute("data-user-id"))
     product_id = int(page.locator("#recs-list .card").first.get_attribute("data-product-id"))
 
-    target.locator("button.mention").click()
+    target.locator("button.mention-btn").click()
     expect(target.locator(".share-status")).to_contain_text("Posted (post ")
 
     posts = server.get(f"/v1/demo/users/{user_id}/posts?limit=5")["data"]

@@ -83,13 +83,3 @@ export async function api(path, { method = "GET", query, body, signal } = {}) {
   }
   return data;
 }
-
-/** Like `api`, but null when the route itself does not exist (an older service). */
-export async function optionalApi(path, options) {
-  try {
-    return await api(path, options);
-  } catch (err) {
-    if (err instanceof ApiError && err.status === 404 && err.code === "not_found") return null;
-    throw err;
-  }
-}

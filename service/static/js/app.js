@@ -1,6 +1,6 @@
 // The socialcart demo page: pick a person, see their recommendations and why, post and
 // watch the list change, share a product with friends, shop as a group.
-import { api, ApiError, getKey, optionalApi, setKey } from "./api.js";
+import { api, ApiError, getKey, setKey } from "./api.js";
 import { productCard, skeletonCards } from "./cards.js";
 import { $, busy, h } from "./dom.js";
 import { groupPanel } from "./group.js";
@@ -74,7 +74,7 @@ function renderKeyButton() {
     const b = h("button", { type: "button", class: "btn btn-small", text: "Enter key" });
     b.addEventListener("click", () => openKeyDialog());
     banner.replaceChildren(
-      h("span", { text: "Posting needs the API key that `make run` printed. " }),
+      h("span", {}, "Posting needs the API key that ", h("code", { text: "make run" }), " printed."),
       b,
     );
   }
@@ -105,21 +105,13 @@ async function searchPeople(q) {
   busy(list, true);
   hint.textContent = q ? `Searching “${q}”…` : "Loading people…";
   try {
-    const found = await optionalApi("/v1/demo/people", { query: { q, limit: q ? 12 : 8 } });
-    let people = found?.data;
-    if (!found) {
-      // An older service without the demo routes: only ids can be looked up.
-      people = /^\d+$/.test(q) ? [await api(`/v1/users/${q}`)] : [];
-      hint.textContent = "This service finds people by id only.";
-    }
+    const people = (await api("/v1/demo/people", { query: { q, limit: q ? 12 : 8 } })).data;
     renderPeople(list, people, selectUser, state.user?.user_id);
-    if (found) {
-      hint.textContent = q
-        ? people.length
-          ? `People matching “${q}”:`
-          : `Nobody matches “${q}”.`
-        : "Popular people — pick someone to shop as them:";
-    }
+    hint.textContent = q
+      ? people.length
+        ? `People matching “${q}”:`
+        : `Nobody matches “${q}”.`
+      : "Popular people — pick someone to shop as them:";
     return people;
   } catch (err) {
     hint.textContent = "";
@@ -150,6 +142,7 @@ async function selectUser(userId) {
   if (token !== state.loadToken) return;
   state.user = user;
   state.recIds = [];
+  document.body.classList.add("has-user");
   renderProfile(profile, user);
   for (const el of document.querySelectorAll("#people-list .person")) {
     el.toggleAttribute("aria-current", Number(el.dataset.userId) === user.user_id);
@@ -185,10 +178,10 @@ async function loadPosts(user, token) {
   const list = $("#posts-list");
   busy(list, true);
   try {
-    const posts = await optionalApi(`/v1/demo/users/${user.user_id}/posts`, { query: { limit: 8 } });
+    const posts = await api(`/v1/demo/users/${user.user_id}/posts`, { query: { limit: 8 } });
     if (token !== state.loadToken) return;
-    panel.hidden = !posts;
-    if (posts) renderPosts(list, posts.data, { onOpenProduct: openProduct, onPick: selectUser });
+    panel.hidden = false;
+    renderPosts(list, posts.data, { onOpenProduct: openProduct, onPick: selectUser });
   } catch (err) {
     showError(err);
   } finally {
@@ -281,8 +274,7 @@ function wireFilters() {
 }
 
 async function loadCategories() {
-  const categories = await optionalApi("/v1/demo/categories");
-  if (!categories) return;
+  const categories = await api("/v1/demo/categories");
   const select = $("#filter-category");
   for (const c of categories.data) {
     select.append(h("option", { value: c.name, text: `${c.name} (${c.products})` }));
@@ -371,9 +363,10 @@ async function start() {
     const wanted = q.replace(/^@/, "").toLowerCase();
     const exact = people.find((p) => p.handle.toLowerCase() === wanted || String(p.user_id) === wanted);
     if (exact) selectUser(exact.user_id);
+    else $("#people-panel").scrollIntoView({ block: "nearest" });
   });
   try {
-    state.config = await optionalApi("/v1/demo/config");
+    state.config = await api("/v1/demo/config");
   } catch (err) {
     showError(err);
   }

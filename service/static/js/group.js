@@ -1,5 +1,5 @@
 // The group panel: choose several people, get products for the group.
-import { api, optionalApi } from "./api.js";
+import { api } from "./api.js";
 import { productCard, skeletonCards } from "./cards.js";
 import { $, avatar, busy, h } from "./dom.js";
 
@@ -63,8 +63,7 @@ export function groupPanel(ctx) {
     suggestions.replaceChildren();
     if (!q) return;
     try {
-      const found = await optionalApi("/v1/demo/people", { query: { q, limit: 5 } });
-      const people = found ? found.data : await byId(q);
+      const people = (await api("/v1/demo/people", { query: { q, limit: 5 } })).data;
       const wanted = q.replace(/^@/, "").toLowerCase();
       const exact = people.find((p) => p.handle.toLowerCase() === wanted || String(p.user_id) === wanted);
       if (exact) {
@@ -89,15 +88,6 @@ export function groupPanel(ctx) {
       ctx.onError(err);
     }
   });
-
-  async function byId(q) {
-    if (!/^\d+$/.test(q)) return [];
-    try {
-      return [await api(`/v1/users/${q}`)];
-    } catch {
-      return [];
-    }
-  }
 
   circle.addEventListener("change", () => {
     const option = circle.selectedOptions[0];
@@ -153,8 +143,8 @@ export function groupPanel(ctx) {
   }
 
   async function loadCircles() {
-    const groups = await optionalApi("/v1/demo/groups", { query: { limit: 50 } });
-    if (!groups || !groups.data.length) return;
+    const groups = await api("/v1/demo/groups", { query: { limit: 50 } });
+    if (!groups.data.length) return;
     for (const g of groups.data) {
       circle.append(
         h("option", {

@@ -90,7 +90,7 @@ export function productView(ctx) {
     const status = h("span", { class: "share-status", role: "status" });
     const button = h("button", {
       type: "button",
-      class: "btn btn-primary btn-small mention",
+      class: "btn btn-primary btn-small mention-btn",
       "aria-label": `Mention @${target.handle} in a post about this product`,
       text: `@${target.handle}`,
     });
