@@ -7,8 +7,15 @@ STAMP := $(VENV)/.installed
 PRESET ?= small
 SEED ?= 0
 DATA ?= data/$(PRESET)
+MODEL ?= models/$(PRESET)
+API_KEY_FILE ?= data/api_key
+HOST ?= 127.0.0.1
+PORT ?= 8000
+# The demo page at http://$(HOST):$(PORT)/ may write without the key from this machine
+# (the server listens on the loopback interface only); the key still guards everything else.
+DEMO_LOOPBACK_WRITES ?= true
 
-.PHONY: install run test lint format bench clean
+.PHONY: install run serve data-card test lint format bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,8 +28,26 @@ install: $(STAMP)
 $(DATA)/manifest.json: | $(STAMP)
 	$(CLI) generate --preset $(PRESET) --seed $(SEED) --out $(DATA) --force
 
-## run: install, generate the default dataset if missing, print its data card
-run: $(STAMP) $(DATA)/manifest.json
+$(MODEL)/model.json: $(DATA)/manifest.json | $(STAMP)
+	$(CLI) train $(DATA) --out $(MODEL) --force
+
+# One key per checkout, created once (readable by its owner only) and reused.
+$(API_KEY_FILE): | $(STAMP)
+	@mkdir -p $(dir $@)
+	@umask 077 && $(PY) -c "import secrets; print(secrets.token_urlsafe(32))" > $@
+
+## run: install, generate the default dataset and train the model if missing, then serve
+## them on http://$(HOST):$(PORT) (API docs at /docs, demo page at /) with an API key
+run: serve
+
+serve: $(STAMP) $(DATA)/manifest.json $(MODEL)/model.json $(API_KEY_FILE)
+	@echo "API key (send it in the X-API-Key header for writes and /v1/admin): $$(cat $(API_KEY_FILE))"
+	@SOCIALCART_API_KEY="$$(cat $(API_KEY_FILE))" \
+	SOCIALCART_DEMO_LOOPBACK_WRITES=$(DEMO_LOOPBACK_WRITES) \
+	$(CLI) serve --host $(HOST) --port $(PORT) --model-dir $(MODEL)
+
+## data-card: the default dataset's statistics against the published targets
+data-card: $(STAMP) $(DATA)/manifest.json
 	$(CLI) data-card $(DATA)
 
 ## test: install and run the whole test suite
