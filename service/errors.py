@@ -47,7 +47,18 @@ def _validation_detail(exc: RequestValidationError) -> list:
         if "ctx" in err:  # may hold exception objects
             err["ctx"] = {k: str(v) for k, v in err["ctx"].items()}
         out.append(err)
-    return jsonable_encoder(out)
+    return _encodable(jsonable_encoder(out))
+
+
+def _encodable(value):
+    """The echoed input may hold lone surrogates, which UTF-8 cannot carry: escape them."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, list):
+        return [_encodable(v) for v in value]
+    if isinstance(value, dict):
+        return {_encodable(k): _encodable(v) for k, v in value.items()}
+    return value
 
 
 def install_error_handlers(app: FastAPI) -> None:

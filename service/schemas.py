@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 MAX_ID = 2**53 - 1
 """Ids stay within JSON's safe integer range (JavaScript clients)."""
@@ -13,6 +13,26 @@ UserId = Annotated[int, Field(ge=0, le=MAX_ID, description="A user id.")]
 ProductId = Annotated[int, Field(ge=0, le=MAX_ID, description="A product id.")]
 EventType = Literal["view", "click", "favorite", "cart", "purchase"]
 MAX_BATCH = 1000
+
+
+def _storable(text: str) -> str:
+    """Text every store keeps as given: valid UTF-8 (no lone surrogates), no NUL."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("text must be valid Unicode (no lone surrogates)") from None
+    if "\x00" in text:
+        raise ValueError("text must not contain NUL characters")
+    return text
+
+
+def _in_range(ts: datetime | None) -> datetime | None:
+    if ts is not None and not 1970 <= ts.year <= 2200:
+        raise ValueError("ts must be between the years 1970 and 2200")
+    return ts
+
+
+StoredText = Annotated[str, AfterValidator(_storable)]
 
 
 class Strict(BaseModel):
@@ -166,8 +186,8 @@ class GroupRecommendationListPublic(BaseModel):
 # ---------------------------------------------------------------- writes
 class PostCreate(Strict):
     user_id: UserId
-    text: str = Field(min_length=1, max_length=2000)
-    hashtags: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
+    text: StoredText = Field(min_length=1, max_length=2000)
+    hashtags: list[Annotated[StoredText, Field(min_length=1, max_length=64)]] = Field(
         default_factory=list,
         max_length=20,
         description="Without `#`. Weibo-style `#topic#` in the text are added too.",
@@ -189,7 +209,9 @@ class EventIn(Strict):
     user_id: UserId
     product_id: ProductId
     event: EventType
-    ts: datetime | None = Field(None, description="When it happened (default: now).")
+    ts: Annotated[datetime | None, AfterValidator(_in_range)] = Field(
+        None, description="When it happened (default: now; years 1970-2200)."
+    )
     via_post_id: int | None = Field(None, ge=0, le=MAX_ID)
 
 

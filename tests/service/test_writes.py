@@ -282,3 +282,28 @@ def test_rate_limit_answers_429(tmp_path, make_settings) -> None:
         assert c.app.state.runtime.store.counts()["event"] == 3
         assert c.get("/v1/users/24").status_code == 200  # reads are not limited
         assert "socialcart_rate_limited_total 3.0" in c.get("/metrics").text
+
+
+@pytest.mark.parametrize(
+    ("path", "raw", "loc"),
+    [
+        ("/v1/posts", b'{"user_id": 1, "text": "\\ud800"}', ["body", "text"]),
+        ("/v1/posts", b'{"user_id": 1, "text": "a\\u0000b"}', ["body", "text"]),
+        (
+            "/v1/posts",
+            b'{"user_id": 1, "text": "hi", "hashtags": ["\\udfff"]}',
+            ["body", "hashtags", 0],
+        ),
+        (
+            "/v1/events",
+            b'{"events": [{"user_id": 1, "product_id": 1, "event": "view", "ts": "0001-01-01"}]}',
+            ["body", "EventBatch", "events", 0, "ts"],
+        ),
+    ],
+)
+def test_text_and_times_the_store_cannot_keep_are_422(client: TestClient, path, raw, loc) -> None:
+    before = store_of(client).counts()
+    r = client.post(path, content=raw, headers={"content-type": "application/json"})
+    assert r.status_code == 422
+    assert loc in [e["loc"] for e in r.json()["detail"]]
+    assert store_of(client).counts() == before
