@@ -28,6 +28,8 @@ SCREENSHOT_DIR = Path(
 )
 """Where every test leaves its PNG (``artifacts/`` is git-ignored; CI keeps it)."""
 STARTUP_SECONDS = 90
+DOCS_SCREENSHOT = REPO / "docs" / "screenshot.png"
+"""The README's picture; written by the suite when SOCIALCART_DOCS_SCREENSHOT=1."""
 
 
 def chromium_path() -> str | None:
@@ -199,3 +201,15 @@ def page(browser, server: Server, page_options: PageOptions, console: ConsoleWat
             context.close()
     assert not console.dialogs, f"the page opened dialogs: {console.dialogs}"
     assert not console.unexpected(), f"browser console errors: {console.unexpected()}"
+
+
+def save_docs_screenshot(page) -> None:
+    """Refresh the README's screenshot (viewport only, 256 colours to keep it small)."""
+    if os.environ.get("SOCIALCART_DOCS_SCREENSHOT") != "1":
+        return
+    from PIL import Image
+
+    page.screenshot(path=str(DOCS_SCREENSHOT))
+    with Image.open(DOCS_SCREENSHOT) as image:
+        small = image.convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT)
+    small.save(DOCS_SCREENSHOT, optimize=True)

@@ -9,7 +9,7 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import ConsoleWatch, PageOptions, Server
+from tests.browser.conftest import ConsoleWatch, PageOptions, Server, save_docs_screenshot
 
 pytestmark = pytest.mark.browser
 
@@ -63,6 +63,7 @@ def test_post_about_losing_weight_brings_weight_loss_products(page: Page, server
     assert new.first.get_attribute("data-product-id") not in before
     # The post is stored and shown among the person's posts.
     expect(page.locator("#posts-list .post-live").first).to_contain_text("lose weight")
+    save_docs_screenshot(page)
 
 
 def test_share_a_product_with_an_at_mention(page: Page, server: Server) -> None:

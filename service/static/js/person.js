@@ -98,7 +98,10 @@ export function renderPosts(list, posts, { onOpenProduct, onPick }) {
   }
   list.replaceChildren(
     ...posts.map((post) => {
-      const tags = post.hashtags.map((t) => h("li", { class: "tag", text: `#${t}` }));
+      // Tags written Weibo-style (#topic#) are already highlighted in the text.
+      const tags = post.hashtags
+        .filter((t) => !post.text.includes(`#${t}#`))
+        .map((t) => h("li", { class: "tag", text: `#${t}` }));
       const mentions = post.mentions.map((m) => {
         const b = h("button", {
           type: "button",
