@@ -3,6 +3,7 @@ session (in tmp_path_factory), settings pointing at them, and test clients."""
 
 from __future__ import annotations
 
+import copy
 import os
 import uuid
 from collections.abc import Callable, Iterator
@@ -66,6 +67,29 @@ def service_data(tmp_path_factory: pytest.TempPathFactory) -> ServiceData:
     fast_hybrid().fit(dataset).save(model_dir)
     (model_dir / "dataset_path").write_text(str(dataset_dir.resolve()) + "\n")
     return ServiceData(dataset_dir=dataset_dir, model_dir=model_dir)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def cached_model_loads() -> Iterator[None]:
+    """Loading a model rebuilds its indexes from the dataset (seconds), and the tests start
+    many apps on the same model directory: the first load of each directory is kept and
+    every app gets a deep copy of it (its own model to mutate, a tenth of the time). The
+    crash test's server processes load for real."""
+    import service.model_holder as model_holder
+
+    real = model_holder.load_model
+    cache: dict[tuple, object] = {}
+
+    def load(path, dataset):
+        key = (Path(path).resolve(), (Path(path) / "model.json").read_bytes(), dataset.checksum)
+        if key not in cache:
+            cache[key] = real(path, dataset)
+        return copy.deepcopy(cache[key])
+
+    patch = pytest.MonkeyPatch()
+    patch.setattr(model_holder, "load_model", load)
+    yield
+    patch.undo()
 
 
 @pytest.fixture(scope="session")
