@@ -9,6 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from recommender.errors import UnknownIdError
@@ -78,6 +79,13 @@ def install_error_handlers(app: FastAPI) -> None:
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         return error_response(exc.status_code, exc.detail, headers=getattr(exc, "headers", None))
 
+    @app.exception_handler(sa_exc.DBAPIError)
+    async def store_unavailable(request: Request, exc: sa_exc.DBAPIError) -> JSONResponse:
+        logger.error("store error on %s %s: %s", request.method, request.url.path, exc)
+        return error_response(
+            503, "the store is unavailable; nothing was stored", headers={"Retry-After": "1"}
+        )
+
     @app.exception_handler(ValueError)
     async def bad_value(request: Request, exc: ValueError) -> JSONResponse:
         # The library's ValueErrors name the parameter, the value and the rule.
@@ -95,5 +103,5 @@ ERROR_RESPONSES = {
 }
 WRITE_ERRORS = {
     status: {"model": ErrorPublic, "description": HTTPStatus(status).phrase}
-    for status in (401, 404, 409, 413, 422, 429)
+    for status in (401, 404, 409, 413, 422, 429, 503)
 }

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -155,8 +156,18 @@ class Store:
 
     # ------------------------------------------------------------ lifecycle
     def create(self) -> Store:
-        """Create the tables that do not exist yet. Returns ``self``."""
-        self.metadata.create_all(self.engine)
+        """Create the tables that do not exist yet. Returns ``self``.
+
+        Worker processes starting together race to create them; the loser's error is
+        retried (the tables exist by then)."""
+        for attempt in range(5):
+            try:
+                self.metadata.create_all(self.engine)
+                return self
+            except sa.exc.DBAPIError:
+                if attempt == 4:
+                    raise
+                time.sleep(0.2 * (attempt + 1))
         return self
 
     def drop(self) -> None:

@@ -307,3 +307,24 @@ def test_text_and_times_the_store_cannot_keep_are_422(client: TestClient, path, 
     assert r.status_code == 422
     assert loc in [e["loc"] for e in r.json()["detail"]]
     assert store_of(client).counts() == before
+
+
+def test_a_write_the_store_cannot_take_is_503_and_not_applied(tmp_path, make_settings) -> None:
+    import sqlalchemy as sa
+
+    with TestClient(create_app(make_settings(tmp_path))) as c:
+        runtime = c.app.state.runtime
+
+        def down(*args, **kwargs):
+            raise sa.exc.OperationalError("INSERT", {}, Exception("disk I/O error"))
+
+        runtime.store.append = down
+        before = c.get("/v1/users/25/following").json()
+        r = c.post("/v1/follows", json={"follower_id": 25, "followee_id": 999})
+        assert r.status_code == 503
+        assert r.json() == {
+            "error": "unavailable",
+            "detail": "the store is unavailable; nothing was stored",
+        }
+        assert r.headers["retry-after"] == "1"
+        assert c.get("/v1/users/25/following").json() == before
