@@ -46,6 +46,20 @@ def test_choose_a_person_and_see_cards_with_reasons(page: Page, server: Server) 
     expect(page.locator(".reason-kol", has_text="KOL @").first).to_be_visible()
 
 
+def test_loading_state_while_recommendations_load(page: Page) -> None:
+    held = []
+    page.route("**/v1/users/*/recommendations*", lambda route: held.append(route))
+    page.goto("/#user=8")
+    expect(page.locator("#recs-status")).to_have_text("Loading recommendations…")
+    expect(page.locator("#recs-list")).to_have_attribute("aria-busy", "true")
+    expect(page.locator("#recs-list .card-skeleton").first).to_be_visible()
+    for route in held:
+        route.continue_()
+    page.unroute("**/v1/users/*/recommendations*")
+    expect(page.locator("#recs-list .card:not(.card-skeleton)").first).to_be_visible()
+    expect(page.locator("#recs-list")).to_have_attribute("aria-busy", "false")
+
+
 def test_post_about_losing_weight_brings_weight_loss_products(page: Page, server: Server) -> None:
     open_person(page, 5)
     before = page.locator("#recs-list .card").evaluate_all("cs => cs.map(c => c.dataset.productId)")

@@ -50,8 +50,8 @@ export function categoryParts(path) {
   return String(path || "").split("/").filter(Boolean);
 }
 
-const PALETTE = ["#ff8200", "#e6393f", "#1e88e5", "#43a047", "#8e24aa", "#f4511e", "#00897b",
-  "#6d4c41", "#3949ab", "#c0ca33", "#d81b60", "#546e7a"];
+const PALETTE = ["#e65100", "#d32f2f", "#1e88e5", "#388e3c", "#8e24aa", "#d84315", "#00897b",
+  "#6d4c41", "#3949ab", "#827717", "#d81b60", "#546e7a"];
 
 /** A stable colour for a string (category, handle). */
 export function colourOf(text) {

@@ -102,15 +102,14 @@ export function renderPosts(list, posts, { onOpenProduct, onPick }) {
       const tags = post.hashtags
         .filter((t) => !post.text.includes(`#${t}#`))
         .map((t) => h("li", { class: "tag", text: `#${t}` }));
-      const mentions = post.mentions.map((m) => {
-        const b = h("button", {
-          type: "button",
-          class: "link",
-          text: `@${m.handle ?? m.user_id}`,
+      // Mentions written as @handle are already highlighted in the text.
+      const mentions = post.mentions
+        .filter((m) => !post.text.includes(`@${m.handle}`))
+        .map((m) => {
+          const b = h("button", { type: "button", class: "link", text: `@${m.handle ?? m.user_id}` });
+          b.addEventListener("click", () => onPick(m.user_id));
+          return h("li", {}, b);
         });
-        b.addEventListener("click", () => onPick(m.user_id));
-        return h("li", {}, b);
-      });
       let product = null;
       if (post.product_id !== null && post.product_id !== undefined) {
         product = h("button", { type: "button", class: "link post-product", text: "↗ linked product" });
