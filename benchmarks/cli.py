@@ -217,9 +217,207 @@ def _fmt(value: float, unit: str) -> str:
         return f"{value:.2f}×"
     if unit == "GiB":
         return f"{value:.2f} GiB"
+    if unit == "ms":
+        return f"{value:.2f} ms"
     return f"{_secs(value)} s"
 
 
+def bench_train_command(
+    preset: Annotated[str, typer.Option(help="Preset whose dataset trains the models.")] = "medium",
+    seed: Annotated[int, typer.Option(help="Random seed of the generated dataset.")] = 0,
+    data: Annotated[
+        Path | None,
+        typer.Option(help="Train on this dataset directory instead of the cached preset."),
+    ] = None,
+    cache_dir: Annotated[Path, typer.Option(help="Where generated datasets are cached.")] = Path(
+        "data/bench"
+    ),
+    model_dir: Annotated[
+        Path, typer.Option(help="Where the trained hybrid is kept (for `bench recommend`).")
+    ] = Path("models/bench"),
+    tune_als: Annotated[
+        bool,
+        typer.Option("--tune-als", help="Also time the tuned ALS baseline (tuning is cached)."),
+    ] = False,
+    json_file: Annotated[
+        Path | None, typer.Option("--json", help="Also write every figure to this JSON file.")
+    ] = None,
+) -> None:
+    """Time the hybrid's fit against implicit's ALS alone (target: <= 3x), peak memory."""
+    from rich.console import Console
+
+    from benchmarks import train as bench
+    from benchmarks.generate import machine_info
+
+    err = Console(stderr=True)
+    path, name = _bench_dataset(err, preset, seed, data, cache_dir)
+    report: dict[str, Any] = {"dataset": str(path), "name": name, "machine": machine_info()}
+    model_out = model_dir / name
+    with _failures(err), _ProgressView(err, f"training on {name} in a child process") as hook:
+        report["training"] = bench.measure_training(
+            path,
+            model_out,
+            hook,
+            tune_als=tune_als,
+            tuned_cache=model_dir / f"{name}.als-tuned.json",
+        )
+    _finish(report, bench.figures(name, report["training"]), "Training benchmark", json_file)
+
+
+def bench_recommend_command(
+    preset: Annotated[str, typer.Option(help="Preset whose dataset and model serve.")] = "large",
+    seed: Annotated[int, typer.Option(help="Random seed of the generated dataset.")] = 0,
+    data: Annotated[
+        Path | None,
+        typer.Option(help="Serve this dataset directory instead of the cached preset."),
+    ] = None,
+    cache_dir: Annotated[Path, typer.Option(help="Where generated datasets are cached.")] = Path(
+        "data/bench"
+    ),
+    model_dir: Annotated[
+        Path, typer.Option(help="Where trained models are cached (trained here if absent).")
+    ] = Path("models/bench"),
+    k: Annotated[int, typer.Option(min=1, help="Products per list.")] = 20,
+    users: Annotated[
+        int, typer.Option(min=1, help="People timed one at a time (random, after warm-up).")
+    ] = 1000,
+    warmup: Annotated[int, typer.Option(min=0, help="Untimed calls before timing.")] = 50,
+    batch_users: Annotated[
+        int, typer.Option(min=0, help="People in the batch comparison (0: every person).")
+    ] = 0,
+    retrain: Annotated[
+        bool, typer.Option("--retrain", help="Train the model again even if cached.")
+    ] = False,
+    json_file: Annotated[
+        Path | None, typer.Option("--json", help="Also write every figure to this JSON file.")
+    ] = None,
+) -> None:
+    """Time one person's top-k with reasons (p99 <= 10 ms) and everyone's top-k in batch
+    against implicit's ALS batch recommend (<= 0.5x)."""
+    from rich.console import Console
+
+    from benchmarks import recommend as bench
+    from benchmarks.generate import machine_info
+    from benchmarks.train import measure_training
+
+    err = Console(stderr=True)
+    path, name = _bench_dataset(err, preset, seed, data, cache_dir)
+    report: dict[str, Any] = {"dataset": str(path), "name": name, "machine": machine_info()}
+    model_path = model_dir / name
+    report["training"] = None
+
+    def train() -> None:
+        with _ProgressView(err, f"training the hybrid on {name} (cached afterwards)") as hook:
+            report["training"] = measure_training(path, model_path, hook)
+
+    options = {"k": k, "n_users": users, "warmup": warmup, "batch_users": batch_users}
+    with _failures(err):
+        if retrain or not (model_path / "model.json").is_file():
+            train()
+        with _ProgressView(err, f"serving {name} in a child process") as hook:
+            serving = bench.measure_serving(path, model_path, hook, seed=seed, **options)
+        if bench.STALE in serving and report["training"] is None:
+            err.print(f"cached model unusable ({serving[bench.STALE]}); retraining")
+            train()
+            with _ProgressView(err, f"serving {name} in a child process") as hook:
+                serving = bench.measure_serving(path, model_path, hook, seed=seed, **options)
+        if bench.STALE in serving:
+            raise RuntimeError(f"the model cannot serve: {serving[bench.STALE]}")
+    report["serving"] = serving
+    _finish(report, bench.figures(name, serving), "Serving benchmark", json_file)
+
+
+def _bench_dataset(err, preset: str, seed: int, data: Path | None, cache_dir: Path):
+    """The dataset a benchmark runs on and its name: ``--data``, or the cached preset."""
+    from benchmarks.generate import cached_dataset
+    from synthetic_data.config import ConfigError, make_config
+
+    if data is not None:
+        if not (data / "manifest.json").is_file():
+            err.print(f"[red]error:[/red] --data {data} is not a dataset directory")
+            raise typer.Exit(EXIT_BAD_INPUT)
+        return data, data.resolve().name
+    try:
+        make_config(preset, seed=seed)
+    except ConfigError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(EXIT_BAD_INPUT) from exc
+    with _failures(err), _ProgressView(err, f"{preset} dataset (cached)") as hook:
+        path = cached_dataset(preset, seed, cache_dir, hook)
+    return path, path.name
+
+
+class _failures:
+    """A crashed benchmark child (or an invalid dataset) exits 1 with its message."""
+
+    def __init__(self, console) -> None:
+        self._console = console
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind, exc, tb) -> bool:
+        from rich.markup import escape
+
+        from recommender.errors import DatasetError
+
+        if exc is not None and isinstance(exc, RuntimeError | DatasetError):
+            self._console.print(f"[red]benchmark failed:[/red] {escape(str(exc))}")
+            raise typer.Exit(EXIT_MISSED) from exc
+        return False
+
+
+def _finish(report: dict[str, Any], figures, title: str, json_file: Path | None) -> None:
+    """Print the figures and the machine, write the JSON, exit 1 when a target is missed."""
+    from rich.console import Console
+
+    report["load_avg_end"] = os.getloadavg()[0]
+    report["figures"] = {f.key: f.to_dict() for f in figures}
+    report["passed"] = all(f.passed is not False for f in figures)
+    console = Console()
+    console.print(_figure_table(title, figures))
+    for fig in figures:
+        if fig.note:
+            console.print(f"  {fig.label}: {fig.note}", markup=False, highlight=False)
+    m = report["machine"]
+    threads = next(
+        (r.get("threads") for r in (report.get("serving"), report.get("training")) if r), []
+    )
+    pools = ", ".join(f"{t['internal_api']} {t['num_threads']}" for t in threads)
+    console.print(
+        f"machine: {m['cores']} cores ({m['usable_cores']} usable), {m['cpu_model']}, "
+        f"load average {m['load_avg_1min']:.2f} at start, {report['load_avg_end']:.2f} at end; "
+        f"Python {m['python']}, numpy {m['numpy']}; thread pools: {pools or 'none'}",
+        highlight=False,
+    )
+    missed = [f.label for f in figures if f.passed is False]
+    if missed:
+        console.print(f"[red]target missed:[/red] {'; '.join(missed)}", highlight=False)
+    else:
+        console.print("[green]every measured target met[/green]")
+    if json_file is not None:
+        json_file.write_text(json.dumps(report, indent=2) + "\n")
+    if not report["passed"]:
+        raise typer.Exit(EXIT_MISSED)
+
+
+def _figure_table(title: str, figures):
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left")
+    for column in ("figure", "measured", "target", "pass?"):
+        table.add_column(column, no_wrap=True)
+    verdicts = {True: "[green]yes[/green]", False: "[red]NO[/red]", None: "—"}
+    for fig in figures:
+        measured = "not measured" if fig.value is None else _fmt(fig.value, fig.unit)
+        rule = {"<=": "≤", ">=": "≥"}.get(fig.rule or "", "")
+        target = "—" if fig.target is None else f"{rule} {_fmt(fig.target, fig.unit)}"
+        table.add_row(fig.label, measured, target, verdicts[fig.passed])
+    return table
+
+
 def register(app: typer.Typer, bench_app: typer.Typer) -> None:
-    """Add ``socialcart bench generate``."""
+    """Add ``socialcart bench generate``, ``bench train`` and ``bench recommend``."""
     bench_app.command("generate")(bench_generate_command)
+    bench_app.command("train")(bench_train_command)
+    bench_app.command("recommend")(bench_recommend_command)

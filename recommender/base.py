@@ -52,7 +52,9 @@ def top_n(scores: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     """The ``n`` best columns of each row, best first (ties to the lower index), and their
     scores; ``-inf`` entries are never returned (``-1`` pads).
 
-    ``argpartition`` finds the top ``n`` in linear time; only those ``n`` are sorted.
+    ``argpartition`` finds the top ``n`` in linear time; only those ``n`` are sorted. The
+    order is total (score, then index), so any faster path that computes the same scores
+    for fewer items can return exactly the same lists.
     """
     n = min(n, scores.shape[1])
     if n == 0 or scores.shape[0] == 0:
@@ -60,12 +62,77 @@ def top_n(scores: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
         return np.full(shape, -1, dtype=np.int64), np.full(shape, -np.inf, dtype=np.float32)
     part = np.argpartition(-scores, n - 1, axis=1)[:, :n]
     vals = np.take_along_axis(scores, part, axis=1)
+    part = _lowest_ties(scores, part, vals)
+    vals = np.take_along_axis(scores, part, axis=1)
     order = np.lexsort((part, -vals), axis=-1)
     top = np.take_along_axis(part, order, axis=1).astype(np.int64)
     vals = np.take_along_axis(vals, order, axis=1)
     missing = ~np.isfinite(vals)
     top[missing] = -1
     return top, np.where(missing, -np.inf, vals).astype(np.float32)
+
+
+def sparse_top_n(
+    scores: sp.csr_array, n: int, *, exclude=None, blocked: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`top_n` of rows whose stored entries are the only finite scores (everything
+    else ``-inf``), with :meth:`Recommender.candidates`' masks; never densifies a row."""
+    scores = sp.csr_array(scores, copy=True)
+    scores.sum_duplicates()  # canonical: sorted columns, so ties go to the lower index
+    m = scores.shape[0]
+    rows = np.repeat(np.arange(m), np.diff(scores.indptr))
+    drop = ~np.isfinite(scores.data)
+    if blocked is not None:
+        drop |= np.asarray(blocked, bool)[scores.indices]
+    if exclude is not None:
+        ex = sp.csr_array(exclude)
+        ex_keys = np.repeat(np.arange(m, dtype=np.int64), np.diff(ex.indptr)) * scores.shape[1]
+        ex_keys = np.sort(ex_keys + ex.indices)
+        keys = rows.astype(np.int64) * scores.shape[1] + scores.indices
+        pos = np.minimum(np.searchsorted(ex_keys, keys), max(len(ex_keys) - 1, 0))
+        drop |= (ex_keys[pos] == keys) if len(ex_keys) else False
+    scores.data[drop] = -np.inf
+    items = np.full((m, n), -1, dtype=np.int64)
+    values = np.full((m, n), -np.inf, dtype=np.float32)
+    for row in range(m):
+        lo, hi = scores.indptr[row], scores.indptr[row + 1]
+        if hi == lo:
+            continue
+        pos, top = top_n(scores.data[None, lo:hi].astype(np.float32), n)
+        ok = pos[0] >= 0
+        items[row, : ok.sum()] = scores.indices[lo:hi][pos[0][ok]]
+        values[row, : ok.sum()] = top[0][ok]
+    return items, values
+
+
+def sparse_pairs(scores: sp.csr_array, items: np.ndarray) -> np.ndarray:
+    """Entries ``scores[r, items[r, c]]`` (``-inf`` where not stored or ``items < 0``)."""
+    scores = sp.csr_array(scores)
+    scores.sum_duplicates()
+    n_cols = scores.shape[1]
+    keys = np.repeat(np.arange(scores.shape[0], dtype=np.int64), np.diff(scores.indptr))
+    keys = keys * n_cols + scores.indices
+    want = np.arange(len(items), dtype=np.int64)[:, None] * n_cols + np.maximum(items, 0)
+    out = np.full(items.shape, -np.inf, dtype=np.float32)
+    if len(keys):
+        pos = np.minimum(np.searchsorted(keys, want), len(keys) - 1)
+        hit = (keys[pos] == want) & (items >= 0)
+        out[hit] = scores.data[pos[hit]]
+    return out
+
+
+def _lowest_ties(scores: np.ndarray, part: np.ndarray, vals: np.ndarray) -> np.ndarray:
+    """``argpartition`` keeps an arbitrary few of the items tied at the ``n``-th score; keep
+    the lowest-indexed ones instead (rows whose ties all made it in are left as they are)."""
+    kth = vals.min(axis=1)
+    n = part.shape[1]
+    ties_in = (vals == kth[:, None]).sum(axis=1)
+    ties_all = (scores == kth[:, None]).sum(axis=1)
+    for row in np.flatnonzero((ties_all > ties_in) & np.isfinite(kth)):
+        above = np.flatnonzero(scores[row] > kth[row])
+        tied = np.flatnonzero(scores[row] == kth[row])[: n - len(above)]
+        part[row] = np.concatenate([above, tied])
+    return part
 
 
 class Recommender(BaseEstimator):
@@ -89,6 +156,13 @@ class Recommender(BaseEstimator):
         ``-inf`` (or NaN) means "cannot recommend"; any finite score ranks.
         """
         raise NotImplementedError
+
+    def _score_pairs(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """``_score`` of ``(users[r], items[r, c])`` only (``-1`` pads, non-finite scores:
+        ``-inf``). The default scores every item; sources override it with a direct path."""
+        scores = np.asarray(self._score(np.asarray(users, dtype=np.int64)), dtype=np.float32)
+        out = np.take_along_axis(scores, np.maximum(items, 0), axis=1)
+        return np.where((items >= 0) & np.isfinite(out), out, -np.inf).astype(np.float32)
 
     def _explain(self, user: int, items: np.ndarray) -> list[list[Reason]]:
         """Reasons for each item recommended to one user (index space)."""
@@ -180,31 +254,35 @@ class Recommender(BaseEstimator):
         users = self.users_.lookup(np.atleast_1d(user_ids))
         blocked = self._blocked_items(exclude_items, categories, min_price, max_price)
         exclude = self.data_.purchased[users] if exclude_purchased else None
-        items, scores = self.candidates(users, k, exclude=exclude, blocked=blocked)
-        rows = []
-        for row, u in enumerate(users):
-            valid = items[row] >= 0
-            chosen = items[row][valid]
-            reasons = self._explain(int(u), chosen) if explain else [[] for _ in chosen]
-            for rank, (item, score, why) in enumerate(
-                zip(chosen, scores[row][valid], reasons, strict=True), start=1
-            ):
-                rows.append(
-                    {
-                        "user_id": int(self.users_.raw(u)),
-                        "rank": rank,
-                        "product_id": int(self.items_.raw(item)),
-                        "score": float(score),
-                        "source": self.source_name,
-                        "reasons": [r.to_dict() for r in why],
-                    }
-                )
-        columns = ["user_id", "rank", "product_id", "score", "source", "reasons"]
-        frame = pd.DataFrame(rows, columns=columns)
-        # Typed even when empty, so results of several calls concatenate cleanly.
-        return frame.astype(
-            {"user_id": np.int64, "rank": np.int64, "product_id": np.int64, "score": np.float64}
+        items, scores, found = self._lists(users, k, exclude=exclude, blocked=blocked)
+        valid = items >= 0
+        row_of, _ = np.nonzero(valid)
+        if explain:
+            lists = self._explain_lists(users, items, found)
+            reasons = [[r.to_dict() for r in why] for per_user in lists for why in per_user]
+        else:
+            reasons = [[] for _ in row_of]
+        # Built column by column, typed (even when empty, so results concatenate cleanly).
+        return pd.DataFrame(
+            {
+                "user_id": self.users_.raw(users[row_of]).astype(np.int64),
+                "rank": (np.cumsum(valid, axis=1)[valid]).astype(np.int64),
+                "product_id": self.items_.raw(items[valid]).astype(np.int64),
+                "score": scores[valid].astype(np.float64),
+                "source": pd.Series([self.source_name] * len(row_of), dtype=object),
+                "reasons": pd.Series(reasons, dtype=object),
+            }
         )
+
+    def _lists(self, users, n, *, exclude=None, blocked=None):
+        """:meth:`candidates` plus whatever explaining the lists needs (passed to
+        :meth:`_explain_lists`; nothing by default)."""
+        items, scores = self.candidates(users, n, exclude=exclude, blocked=blocked)
+        return items, scores, None
+
+    def _explain_lists(self, users, items, found) -> list[list[list[Reason]]]:
+        """Reasons of each user's list (``-1`` pads dropped), from :meth:`_lists`' ``found``."""
+        return [self._explain(int(u), items[row][items[row] >= 0]) for row, u in enumerate(users)]
 
     # ---------------------------------------------------------------- helpers
     def _blocked_items(self, exclude_items, categories, lo, hi) -> np.ndarray | None:

@@ -11,8 +11,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+from sklearn.utils.validation import check_is_fitted
 
-from recommender.base import Reason, Recommender
+from recommender.base import Reason, Recommender, sparse_pairs, sparse_top_n
 from recommender.data import TrainingData
 
 
@@ -70,6 +71,21 @@ class CategorySource(Recommender):
         scores = (self.affinity_[users] @ self.category_items_).toarray().astype(np.float32)
         scores[scores <= 0] = -np.inf
         return scores
+
+    def _sparse_scores(self, users: np.ndarray) -> sp.csr_array:
+        """The finite entries of :meth:`_score` (positive ones) as a sparse matrix."""
+        scores = sp.csr_array(self.affinity_[users] @ self.category_items_, dtype=np.float32)
+        scores.data[~(scores.data > 0)] = 0.0
+        scores.eliminate_zeros()
+        return scores
+
+    def _score_pairs(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        return sparse_pairs(self._sparse_scores(np.asarray(users, dtype=np.int64)), items)
+
+    def candidates(self, users, n, *, exclude=None, blocked=None):
+        check_is_fitted(self, "affinity_")
+        scores = self._sparse_scores(np.asarray(users, dtype=np.int64))
+        return sparse_top_n(scores, n, exclude=exclude, blocked=blocked)
 
     def _explain(self, user: int, items: np.ndarray) -> list[list[Reason]]:
         row = self.affinity_[[user]]

@@ -27,7 +27,7 @@ import pyarrow.compute as pc
 import scipy.sparse as sp
 from sklearn.utils.validation import check_is_fitted
 
-from recommender.base import Reason, Recommender
+from recommender.base import Reason, Recommender, sparse_pairs, sparse_top_n
 from recommender.data import IdIndex, TrainingData
 from recommender.metrics import top_k
 from recommender.text import excerpt, make_vectorizer, readable_words
@@ -265,11 +265,25 @@ class ContentSource(Recommender):
 
     # ----------------------------------------------------------------- score
     def _score(self, users: np.ndarray) -> np.ndarray:
-        sims = (self.user_profiles_[users] @ self._item_terms()).tocoo()
+        sims = self._sparse_scores(users).tocoo()
         scores = np.full((len(users), self.item_vectors_.shape[0]), -np.inf, dtype=np.float32)
-        match = sims.data > 0
-        scores[sims.row[match], sims.col[match]] = sims.data[match]
+        scores[sims.row, sims.col] = sims.data
         return scores
+
+    def _sparse_scores(self, users: np.ndarray) -> sp.csr_array:
+        """The finite entries of :meth:`_score` (positive cosines) as a sparse matrix."""
+        sims = sp.csr_array(self.user_profiles_[users] @ self._item_terms(), dtype=np.float32)
+        sims.data[~(sims.data > 0)] = 0.0
+        sims.eliminate_zeros()
+        return sims
+
+    def _score_pairs(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        return sparse_pairs(self._sparse_scores(users), items)
+
+    def candidates(self, users, n, *, exclude=None, blocked=None):
+        check_is_fitted(self, "user_profiles_")
+        scores = self._sparse_scores(np.asarray(users, dtype=np.int64))
+        return sparse_top_n(scores, n, exclude=exclude, blocked=blocked)
 
     def _item_terms(self) -> sp.csr_array:
         """``item_vectors_.T`` as CSR (the fast right operand of a sparse product)."""

@@ -12,6 +12,8 @@ holds out a random share of each person's training interactions instead of a win
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
@@ -19,9 +21,9 @@ from sklearn.base import clone
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.utils.metaestimators import _BaseComposition
 from sklearn.utils.validation import check_is_fitted
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController, threadpool_limits
 
-from recommender.base import Reason, Recommender, top_n
+from recommender.base import Reason, Recommender, sparse_pairs, sparse_top_n
 from recommender.data import TrainingData, restrict
 from recommender.features import PAIR_FEATURES, FeatureContext, pair_values
 from recommender.live import LiveUpdatesMixin
@@ -250,27 +252,32 @@ class HybridRecommender(LiveUpdatesMixin, _BaseComposition, Recommender):
 
     def _candidate_features(self, users, sources, context, data, exclude, blocked):
         """Union of the sources' candidates and the features of every (user, candidate)."""
+        # Each source's own top-n (sources score only what can make their lists) and its
+        # scores of the union's items: no dense users x items rows.
         n = self.n_candidates
-        per_source_scores, per_source_top = [], []
+        per_source_top, per_source_max = [], []
         ex = sp.csr_array(exclude if exclude is not None else data.purchased[users])
-        ex_rows = np.repeat(np.arange(len(users)), np.diff(ex.indptr))
+        sparse = []
         for source in sources:
-            scores = np.asarray(source._score(users), dtype=np.float32)
-            scores = np.where(np.isfinite(scores), scores, -np.inf)
-            if blocked is not None:
-                scores[:, blocked] = -np.inf
-            scores[ex_rows, ex.indices] = -np.inf
-            top = _top(scores, n)
-            per_source_scores.append(scores)
+            # A source with sparse scores computes them once for its list and the pairs.
+            scores = source._sparse_scores(users) if hasattr(source, "_sparse_scores") else None
+            if scores is None:
+                top, top_scores = source.candidates(users, n, exclude=ex, blocked=blocked)
+            else:
+                top, top_scores = sparse_top_n(scores, n, exclude=ex, blocked=blocked)
+            sparse.append(scores)
             per_source_top.append(top)
+            best = top_scores[:, 0] if top_scores.shape[1] else np.full(len(users), -np.inf)
+            # The largest finite score of the masked row, 1 when there is none.
+            per_source_max.append(np.where(np.isfinite(best), best, 1.0))
         union = _row_union(np.concatenate(per_source_top, axis=1))
-        rows = np.arange(len(users))[:, None]
-        safe = np.maximum(union, 0)
         feats = []
-        for scores, top in zip(per_source_scores, per_source_top, strict=True):
-            s = scores[rows, safe]
+        for source, scores, top, finite_max in zip(
+            sources, sparse, per_source_top, per_source_max, strict=True
+        ):
+            s = sparse_pairs(scores, union) if scores is not None else None
+            s = source._score_pairs(users, union) if s is None else s
             present = np.isfinite(s) & (s > -np.inf)
-            finite_max = _row_max(scores)
             s_norm = np.where(present, s / np.maximum(np.abs(finite_max)[:, None], 1e-9), np.nan)
             rank = _rank_in(top, union, n)
             in_top = rank <= n
@@ -288,27 +295,41 @@ class HybridRecommender(LiveUpdatesMixin, _BaseComposition, Recommender):
         return union, X
 
     def candidates(self, users, n, *, exclude=None, blocked=None):
+        items, scores, _ = self._lists(users, n, exclude=exclude, blocked=blocked)
+        return items, scores
+
+    def _lists(self, users, n, *, exclude=None, blocked=None):
+        """Top-``n`` per user index, their scores, and which sources nominated each item
+        (bit ``j``: source ``j`` had it in its top ``n_candidates``; ``-1``: not a
+        candidate, e.g. a fresh-intent pick), so explaining needs no second pass."""
         check_is_fitted(self, "sources_")
         users = np.asarray(users, dtype=np.int64)
         out_items = np.full((len(users), n), -1, dtype=np.int64)
         out_scores = np.full((len(users), n), -np.inf, dtype=np.float32)
+        out_nominated = np.full((len(users), n), -1, dtype=np.int64)
         step = 256
-        for start in range(0, len(users), step):
-            block = users[start : start + step]
-            ex = exclude[start : start + len(block)] if exclude is not None else None
-            union, X = self._candidate_features(
-                block, self.sources_, self.context_, self.data_, ex, blocked
-            )
-            score = self._rank_scores(X)
-            score[union < 0] = -np.inf
-            order = np.argsort(-score, axis=1, kind="stable")
-            ranked = np.take_along_axis(union, order, axis=1)
-            ranked_scores = np.take_along_axis(score, order, axis=1)
-            ranked, ranked_scores = self._intent_first(block, ranked, ranked_scores, ex, blocked)
-            items, scores = self._apply_rules(block, ranked, ranked_scores, n)
-            out_items[start : start + len(block)] = items
-            out_scores[start : start + len(block)] = scores
-        return out_items, out_scores
+        # One thread per library: small products on two busy cores cost more in thread
+        # hand-offs than they save (measured: 20x slower per person on a loaded machine).
+        with _limits().limit(limits=1):
+            for start in range(0, len(users), step):
+                block = users[start : start + step]
+                ex = exclude[start : start + len(block)] if exclude is not None else None
+                union, X = self._candidate_features(
+                    block, self.sources_, self.context_, self.data_, ex, blocked
+                )
+                score = self._rank_scores(X)
+                score[union < 0] = -np.inf
+                order = np.argsort(-score, axis=1, kind="stable")
+                ranked = np.take_along_axis(union, order, axis=1)
+                ranked_scores = np.take_along_axis(score, order, axis=1)
+                ranked, ranked_scores = self._intent_first(
+                    block, ranked, ranked_scores, ex, blocked
+                )
+                items, scores = self._apply_rules(block, ranked, ranked_scores, n)
+                rows = slice(start, start + len(block))
+                out_items[rows], out_scores[rows] = items, scores
+                out_nominated[rows] = _nominations(union, X, len(self.sources_), items)
+        return out_items, out_scores, out_nominated
 
     def _intent_first(self, users, ranked, scores, exclude, blocked):
         """Move the best matches of each person's fresh posts to the front of their list."""
@@ -350,7 +371,7 @@ class HybridRecommender(LiveUpdatesMixin, _BaseComposition, Recommender):
             n_src = len(self.sources_)
             fused = np.nansum(flat[:, : 3 * n_src : 3], axis=1)
             return fused.reshape(shape).astype(np.float32)
-        with threadpool_limits(1, "openmp"):
+        with _limits().limit(limits=1, user_api="openmp"):
             proba = self.ranker_.predict_proba(flat)[:, 1]
         return proba.reshape(shape).astype(np.float32)
 
@@ -411,13 +432,28 @@ class HybridRecommender(LiveUpdatesMixin, _BaseComposition, Recommender):
         return out
 
     # ---------------------------------------------------------- reasons
-    def _explain(self, user: int, items: np.ndarray) -> list[list[Reason]]:
+    def _explain_lists(self, users, items, nominated) -> list[list[list[Reason]]]:
+        """Reasons of whole lists from the nominations :meth:`_lists` recorded."""
+        out = []
+        with _limits().limit(limits=1):
+            for row, user in enumerate(users):
+                valid = items[row] >= 0
+                out.append(self._explain(int(user), items[row][valid], nominated[row][valid]))
+        return out
+
+    def _explain(self, user: int, items: np.ndarray, nominated=None) -> list[list[Reason]]:
+        """Each source explains the items it nominated (its top ``n_candidates`` without
+        the person's purchases). ``nominated`` (bit masks of :meth:`_lists`; ``-1``:
+        unknown) saves recomputing the sources' lists; unknown items are looked up."""
+        items = np.asarray(items, dtype=np.int64)
         per_item: list[list[Reason]] = [[] for _ in items]
-        excl = self.data_.purchased[[user]]
-        for name, source in zip(self.source_names_, self.sources_, strict=True):
-            top, _ = source.candidates(np.array([user]), self.n_candidates, exclude=excl)
-            nominated = set(top[0][top[0] >= 0].tolist())
-            mine = [j for j, item in enumerate(items) if int(item) in nominated]
+        masks = np.full(len(items), -1, np.int64) if nominated is None else np.array(nominated)
+        if (masks < 0).any():
+            masks[masks < 0] = self._nominations_of(user, items[masks < 0])
+        for j_source, (name, source) in enumerate(
+            zip(self.source_names_, self.sources_, strict=True)
+        ):
+            mine = np.flatnonzero((masks >> j_source) & 1).tolist()
             if not mine:
                 continue
             reasons = source._explain(user, np.asarray([items[j] for j in mine]))
@@ -431,6 +467,16 @@ class HybridRecommender(LiveUpdatesMixin, _BaseComposition, Recommender):
             if not why:
                 why.append(Reason("ranked", "Picked for you by the ranker", {}, self.source_name))
         return per_item
+
+    def _nominations_of(self, user: int, items: np.ndarray) -> np.ndarray:
+        """Bit masks of the sources whose top ``n_candidates`` hold each item (the slow
+        path: every source ranks for the person)."""
+        excl = self.data_.purchased[[user]]
+        masks = np.zeros(len(items), dtype=np.int64)
+        for j, source in enumerate(self.sources_):
+            top, _ = source.candidates(np.array([user]), self.n_candidates, exclude=excl)
+            masks |= np.isin(items, top[0][top[0] >= 0]).astype(np.int64) << j
+        return masks
 
 
 def _default_ranker(random_state: int) -> HistGradientBoostingClassifier:
@@ -447,8 +493,27 @@ def _default_ranker(random_state: int) -> HistGradientBoostingClassifier:
     )
 
 
-def _top(scores: np.ndarray, n: int) -> np.ndarray:
-    return top_n(scores, n)[0]
+@functools.cache
+def _limits() -> ThreadpoolController:
+    """The process's thread pools, found once: ``threadpool_limits`` looks for them on
+    every call, which costs milliseconds."""
+    return ThreadpoolController()
+
+
+def _nominations(union: np.ndarray, X: np.ndarray, n_sources: int, items: np.ndarray):
+    """Bit mask of the sources that nominated each of ``items`` (from the ``present``
+    features of the union; ``-1`` for items outside the union)."""
+    present = X[:, :, 2 : 3 * n_sources : 3] == 1
+    masks = (present.astype(np.int64) << np.arange(n_sources)).sum(axis=-1)
+    n_rows, width = union.shape
+    big = np.int64(max(int(union.max(initial=0)), int(items.max(initial=0)), 0) + 2)
+    keys = np.arange(n_rows, dtype=np.int64)[:, None] * big + union
+    order = np.argsort(keys, axis=None)
+    flat_keys, flat_masks = keys.ravel()[order], masks.ravel()[order]
+    want = np.arange(len(items), dtype=np.int64)[:, None] * big + items
+    pos = np.minimum(np.searchsorted(flat_keys, want), len(flat_keys) - 1)
+    hit = (flat_keys[pos] == want) & (items >= 0)
+    return np.where(hit, flat_masks[pos], -1)
 
 
 def _row_union(items: np.ndarray) -> np.ndarray:
@@ -495,9 +560,3 @@ def _rank_in(top: np.ndarray, union: np.ndarray, n: int) -> np.ndarray:
         hit = (t_keys[pos] == u_keys) & (union.ravel() >= 0)
         rank[hit] = t_rank[pos[hit]]
     return rank.reshape(union.shape)
-
-
-def _row_max(scores: np.ndarray) -> np.ndarray:
-    finite = np.where(np.isfinite(scores), scores, -np.inf)
-    m = finite.max(axis=1)
-    return np.where(np.isfinite(m), m, 1.0)

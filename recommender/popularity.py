@@ -6,6 +6,8 @@ The fallback for people with no history (cold start): their demographic segment'
 from __future__ import annotations
 
 import numpy as np
+import scipy.sparse as sp
+from sklearn.utils.validation import check_is_fitted
 
 from recommender.base import Reason, Recommender
 from recommender.data import TrainingData
@@ -63,11 +65,63 @@ class PopularitySource(Recommender):
         w = self.segment_weight
         return ((1 - w) * self.overall_[None, :] + w * seg).astype(np.float32)
 
+    def _score_pairs(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        seg = self.user_segment_[np.asarray(users, dtype=np.int64)]
+        safe = np.maximum(items, 0)
+        w = self.segment_weight
+        scores = (1 - w) * self.overall_[safe] + w * self.per_segment_[seg[:, None], safe]
+        return np.where(items >= 0, scores.astype(np.float32), -np.inf).astype(np.float32)
+
+    def candidates(self, users, n, *, exclude=None, blocked=None):
+        """Everyone in a segment shares one ranking: walk it (sorted once per segment),
+        skipping the person's exclusions and blocked items."""
+        check_is_fitted(self, "per_segment_")
+        users = np.asarray(users, dtype=np.int64)
+        items = np.full((len(users), n), -1, dtype=np.int64)
+        scores = np.full((len(users), n), -np.inf, dtype=np.float32)
+        ex = None if exclude is None else sp.csr_array(exclude)
+        for seg in np.unique(self.user_segment_[users]):
+            order, values = self._segment_ranking(int(seg))
+            if blocked is not None:
+                keep = ~np.asarray(blocked, bool)[order]
+                order, values = order[keep], values[keep]
+            for row in np.flatnonzero(self.user_segment_[users] == seg):
+                banned = ex.indices[ex.indptr[row] : ex.indptr[row + 1]] if ex is not None else []
+                head = order[: n + len(banned)]
+                ok = ~np.isin(head, banned)
+                chosen = head[ok][:n]
+                items[row, : len(chosen)] = chosen
+                scores[row, : len(chosen)] = values[: n + len(banned)][ok][:n]
+        return items, scores
+
+    def _segment_top(self, seg: int) -> set[int]:
+        """The segment's 200 trendiest products (for reasons), computed once per segment."""
+        cache = getattr(self, "_tops", None)
+        if cache is None or cache[0] is not self.per_segment_:
+            cache = (self.per_segment_, {})
+            self._tops = cache
+        if seg not in cache[1]:
+            cache[1][seg] = set(np.argsort(-self.per_segment_[seg])[:200].tolist())
+        return cache[1][seg]
+
+    def _segment_ranking(self, seg: int) -> tuple[np.ndarray, np.ndarray]:
+        """Items of one segment by the order of :func:`~recommender.base.top_n` (score as
+        ``_score`` gives it, then index), and their scores; cached per fitted state."""
+        cache = getattr(self, "_rankings", None)
+        if cache is None or cache[0] is not self.per_segment_:
+            cache = (self.per_segment_, {})
+            self._rankings = cache
+        if seg not in cache[1]:
+            w = self.segment_weight
+            row = ((1 - w) * self.overall_ + w * self.per_segment_[seg]).astype(np.float32)
+            order = np.lexsort((np.arange(len(row)), -row))
+            cache[1][seg] = (order, row[order])
+        return cache[1][seg]
+
     def _explain(self, user: int, items: np.ndarray) -> list[list[Reason]]:
         gender, age = self.segments_[self.user_segment_[user]].split("|")
         who = _segment_label(gender, age)
-        seg_rank = np.argsort(-self.per_segment_[self.user_segment_[user]])
-        top = set(seg_rank[:200].tolist())
+        top = self._segment_top(int(self.user_segment_[user]))
         reasons = []
         for item in items:
             if who and int(item) in top:

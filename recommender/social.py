@@ -35,7 +35,7 @@ import pandas as pd
 import scipy.sparse as sp
 from sklearn.utils.validation import check_is_fitted
 
-from recommender.base import Reason, Recommender
+from recommender.base import Reason, Recommender, sparse_pairs, sparse_top_n
 from recommender.data import TrainingData
 from recommender.errors import UnknownIdError
 from recommender.schema import EVENT_TYPES
@@ -197,21 +197,38 @@ class SocialSource(Recommender):
 
     # ----------------------------------------------------------------- score
     def _score(self, users: np.ndarray) -> np.ndarray:
+        out = np.full((len(users), self.data_.n_items), -np.inf, dtype=np.float32)
+        coo = self._sparse_scores(users).tocoo()
+        out[coo.row, coo.col] = coo.data
+        return out
+
+    def _sparse_scores(self, users: np.ndarray) -> sp.csr_array:
+        """The finite entries of :meth:`_score` (positive evidence, not bought live)."""
         users = np.asarray(users, dtype=np.int64)
         ties = self.ties_.rows(users)
         scores = sp.csr_array(ties @ self.total_)
         deltas = self._delta_matrices()
         if deltas:
             scores = sp.csr_array(scores + ties @ deltas["total"])
-        out = np.full((len(users), self.data_.n_items), -np.inf, dtype=np.float32)
-        coo = scores.tocoo()
-        positive = coo.data > 0
-        out[coo.row[positive], coo.col[positive]] = coo.data[positive]
+        scores = sp.csr_array(scores, dtype=np.float32)
+        scores.sum_duplicates()
+        scores.data[~(scores.data > 0)] = 0.0
         for row, u in enumerate(users.tolist()):
             bought = self._live_bought.get(u)
             if bought:
-                out[row, list(bought)] = -np.inf
-        return out
+                lo, hi = scores.indptr[row], scores.indptr[row + 1]
+                hit = np.isin(scores.indices[lo:hi], list(bought))
+                scores.data[lo:hi][hit] = 0.0
+        scores.eliminate_zeros()
+        return scores
+
+    def _score_pairs(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        return sparse_pairs(self._sparse_scores(users), items)
+
+    def candidates(self, users, n, *, exclude=None, blocked=None):
+        check_is_fitted(self, "data_")
+        scores = self._sparse_scores(np.asarray(users, dtype=np.int64))
+        return sparse_top_n(scores, n, exclude=exclude, blocked=blocked)
 
     def score_components(self, user_ids) -> dict[str, np.ndarray]:
         """Each component's score (0 without evidence) for each raw user id, and

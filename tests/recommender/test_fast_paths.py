@@ -1,0 +1,97 @@
+"""The fast inference paths equal the slow ones they replace.
+
+Every source's ``candidates`` (pruned ALS scan, sparse rows, per-segment rankings) returns
+exactly what the base class's dense path returns; ``_score_pairs`` equals ``_score`` at
+those pairs; the hybrid's features and reasons do not depend on which path computed them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from recommender.base import Recommender, top_n
+from recommender.hybrid import HybridRecommender, default_sources
+
+from .contract import CUTOFF
+
+
+@pytest.fixture(scope="module")
+def fitted_sources(tiny_dataset):
+    return [(name, source.fit(tiny_dataset, until=CUTOFF)) for name, source in default_sources()]
+
+
+@pytest.fixture(scope="module")
+def hybrid(tiny_dataset):
+    return HybridRecommender().fit(tiny_dataset, until=CUTOFF)
+
+
+def test_top_n_breaks_ties_by_lower_index():
+    scores = np.array([[1.0, 2.0, 2.0, 2.0, 0.5, 2.0]], dtype=np.float32)
+    items, values = top_n(scores, 3)
+    assert items.tolist() == [[1, 2, 3]]
+    assert values.tolist() == [[2.0, 2.0, 2.0]]
+    items, _ = top_n(np.array([[-np.inf, 1.0, -np.inf]], dtype=np.float32), 2)
+    assert items.tolist() == [[1, -1]]
+
+
+@pytest.mark.parametrize("n", [10, 100, 2000])
+@pytest.mark.parametrize("filtered", [False, True])
+def test_candidates_equal_the_dense_path(fitted_sources, n, filtered):
+    rng = np.random.default_rng(n)
+    for name, source in fitted_sources:
+        users = np.arange(source.data_.n_users)
+        exclude = source.data_.purchased[users]
+        blocked = rng.random(source.data_.n_items) < 0.3 if filtered else None
+        dense = Recommender.candidates(source, users, n, exclude=exclude, blocked=blocked)
+        fast = source.candidates(users, n, exclude=exclude, blocked=blocked)
+        np.testing.assert_array_equal(fast[0], dense[0], err_msg=name)
+        np.testing.assert_allclose(fast[1], dense[1], rtol=1e-5, err_msg=name)
+
+
+def test_pair_scores_equal_the_dense_scores(fitted_sources):
+    rng = np.random.default_rng(0)
+    for name, source in fitted_sources:
+        users = np.arange(source.data_.n_users)
+        items = rng.integers(0, source.data_.n_items, (len(users), 30))
+        items[rng.random(items.shape) < 0.1] = -1
+        fast = source._score_pairs(users, items)
+        dense = Recommender._score_pairs(source, users, items)
+        np.testing.assert_allclose(fast, dense, rtol=1e-5, atol=1e-6, err_msg=name)
+
+
+class _Dense(Recommender):
+    """A fitted source seen only through ``_score``: the base class's dense paths."""
+
+    def __init__(self, inner=None) -> None:
+        self.inner = inner
+
+    def _score(self, users):
+        return self.inner._score(users)
+
+
+def test_hybrid_features_do_not_depend_on_the_path(hybrid):
+    users = np.arange(hybrid.data_.n_users)
+    blocked = np.random.default_rng(1).random(hybrid.data_.n_items) < 0.3
+    dense = []
+    for source in hybrid.sources_:
+        wrapper = _Dense(source)
+        wrapper.data_ = source.data_
+        dense.append(wrapper)
+    for mask in (None, blocked):
+        args = (hybrid.context_, hybrid.data_, None, mask)
+        union, X = hybrid._candidate_features(users, hybrid.sources_, *args)
+        slow_union, slow_X = hybrid._candidate_features(users, dense, *args)
+        np.testing.assert_array_equal(union, slow_union)
+        valid = union >= 0
+        np.testing.assert_allclose(X[valid], slow_X[valid], rtol=1e-5, atol=1e-6)
+
+
+def test_reasons_from_recorded_nominations_equal_recomputed_ones(hybrid, tiny_dataset):
+    users = tiny_dataset.users["user_id"].to_numpy()[:25]
+    recs = hybrid.recommend(users, k=10)
+    for user, group in recs.groupby("user_id", sort=False):
+        u = int(hybrid.users_.lookup(user)[0])
+        items = hybrid.items_.lookup(group["product_id"].to_numpy())
+        slow = [[r.to_dict() for r in why] for why in hybrid._explain(u, items)]
+        assert group["reasons"].tolist() == slow
