@@ -13,6 +13,11 @@ from tests.browser.conftest import ConsoleWatch, PageOptions, Server, save_docs_
 
 pytestmark = pytest.mark.browser
 
+UNLABELLED_CONTROLS = """() => [...document.querySelectorAll('button, input, select, textarea')]
+    .filter((el) => el.type !== 'hidden' && el.getClientRects().length)
+    .filter((el) => !(el.labels?.length || el.getAttribute('aria-label') || el.textContent.trim()))
+    .map((el) => el.outerHTML)"""
+"""Visible form controls without an accessible name (no label, aria-label or text)."""
 WEIGHT_LOSS_POST = "Need to lose weight before summer, any tips? #减肥#"
 
 
@@ -44,6 +49,8 @@ def test_choose_a_person_and_see_cards_with_reasons(page: Page, server: Server) 
     social = page.locator(".reason-social .reason-text", has_text="people you follow bought this")
     expect(social.first).to_contain_text("@")
     expect(page.locator(".reason-kol", has_text="KOL @").first).to_be_visible()
+    expect(page).to_have_title("@wildclub — socialcart")
+    assert page.evaluate(UNLABELLED_CONTROLS) == []
 
 
 def test_loading_state_while_recommendations_load(page: Page) -> None:

@@ -143,6 +143,7 @@ async function selectUser(userId) {
   state.user = user;
   state.recIds = [];
   document.body.classList.add("has-user");
+  document.title = `@${user.handle} — socialcart`;
   renderProfile(profile, user);
   for (const el of document.querySelectorAll("#people-list .person")) {
     el.toggleAttribute("aria-current", Number(el.dataset.userId) === user.user_id);
@@ -371,6 +372,10 @@ async function start() {
     showError(err);
   }
   renderKeyButton();
+  window.addEventListener("hashchange", () => {
+    const id = /user=(\d+)/.exec(location.hash)?.[1];
+    if (id && Number(id) !== state.user?.user_id) selectUser(Number(id));
+  });
   const match = /user=(\d+)/.exec(location.hash);
   await Promise.all([
     searchPeople(""),
