@@ -50,7 +50,10 @@ class Runtime:
     @classmethod
     def start(cls, settings: Settings, metrics: Metrics, *, store: Store | None = None) -> Runtime:
         """Open the store, load the model and replay the writes after its cut-off."""
-        store = store or Store(settings.resolved_database_url).create()
+        store = (
+            store
+            or Store(settings.resolved_database_url, table_prefix=settings.table_prefix).create()
+        )
         holder = ModelHolder.load(settings.model_dir, settings.resolved_dataset_dir)
         runtime = cls(settings, store, holder, metrics)
         runtime.replayed_at_start = runtime._catch_up(holder, origin="replay")

@@ -34,6 +34,11 @@ class Settings(BaseSettings):
         "`sqlite:///<model_dir>/../store.db` (next to the model directories, so a retrained "
         "model keeps the writes). `postgresql://...` uses psycopg 3.",
     )
+    table_prefix: str = Field(
+        "",
+        pattern=r"^[a-z0-9_]{0,32}$",
+        description="Prefix of the store's table names (several services in one database).",
+    )
     api_key: SecretStr | None = Field(
         None, description="Key clients send in `X-API-Key` for writes and admin calls."
     )
