@@ -180,8 +180,12 @@ def _read_manifest(root: Path) -> dict[str, Any]:
     if not file.exists():
         raise DatasetError(f"missing file {MANIFEST}", table="manifest")
     try:
-        manifest = json.loads(file.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        text = file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DatasetError(f"cannot read {MANIFEST}: {exc}", table="manifest") from exc
+    try:
+        manifest = json.loads(text)
+    except (json.JSONDecodeError, RecursionError) as exc:  # RecursionError: [[[[...]]]]
         raise DatasetError(f"{MANIFEST} is not valid JSON: {exc}", table="manifest") from exc
     if not isinstance(manifest, dict):
         raise DatasetError(f"{MANIFEST} must hold a JSON object", table="manifest")
@@ -212,28 +216,51 @@ def table_to_frame(table: pa.Table, spec: Table) -> pd.DataFrame:
         column = table.column(name)
         if name in arrow_backed:
             columns[name] = pd.Series(pd.arrays.ArrowExtensionArray(column), name=name)
-        else:
+            continue
+        try:
             columns[name] = column.to_pandas()
+        except pa.ArrowException as exc:  # e.g. a time zone this machine does not know
+            raise DatasetError(
+                f"cannot convert {column.type} to pandas: {exc}", table=spec.name, column=name
+            ) from exc
     return pd.DataFrame(columns, index=pd.RangeIndex(table.num_rows))
 
 
 def _read_parquet(file: Path, table: str) -> pd.DataFrame:
+    """A ground-truth table: any columns, read as plain pandas columns."""
+    return table_to_frame(_read_arrow(file, table), Table(table, columns=()))
+
+
+def _read_arrow(file: Path, table: str) -> pa.Table:
+    """Read one Parquet file whole; damage to the file or its values is a DatasetError.
+
+    ``ParquetFile`` rather than ``pq.read_table``: the latter reads a directory as a
+    partitioned dataset and refuses duplicate column names with an unhelpful message.
+    """
     try:
-        return pq.read_table(file).to_pandas()
+        with pq.ParquetFile(file) as handle:
+            arrow = handle.read()
     except (pa.ArrowException, OSError) as exc:
         raise DatasetError(
             f"{file.name} is not a readable Parquet file: {exc}", table=table
         ) from exc
+    seen: set[str] = set()
+    for index, name in enumerate(arrow.column_names):
+        if name in seen:
+            raise DatasetError(
+                f"{file.name} has two columns of this name", table=table, column=name
+            )
+        seen.add(name)
+        try:  # full: strings must be valid UTF-8, offsets inside their buffers
+            arrow.column(index).validate(full=True)
+        except pa.ArrowException as exc:
+            raise DatasetError(f"invalid values: {exc}", table=table, column=name) from exc
+    return arrow
 
 
 def _read_table(file: Path, name: str) -> pd.DataFrame:
     spec = TABLES[name]
-    try:
-        table = pq.read_table(file)
-    except (pa.ArrowException, OSError) as exc:
-        raise DatasetError(
-            f"{file.name} is not a readable Parquet file: {exc}", table=name
-        ) from exc
+    table = _read_arrow(file, name)
     present = set(table.column_names)
     for column in spec.columns:
         if column.name not in present:
@@ -321,9 +348,20 @@ def _verify_checksums(root: Path, manifest: dict[str, Any]) -> None:
     for rel, meta in files.items():
         file = root / rel
         table = rel.removesuffix(".parquet")
-        if not file.exists():
-            raise DatasetError(f"missing file {rel} (listed in {MANIFEST})", table=table)
-        if _sha256(file) != (meta.get("sha256") if isinstance(meta, dict) else None):
+        if Path(rel).is_absolute() or ".." in Path(rel).parts or file == root:
+            raise DatasetError(
+                f"{MANIFEST} lists {rel!r}, which is not a file inside the dataset",
+                table="manifest",
+            )
+        try:
+            digest = _sha256(file)
+        except FileNotFoundError as exc:
+            raise DatasetError(f"missing file {rel} (listed in {MANIFEST})", table=table) from exc
+        except (OSError, ValueError) as exc:  # a directory, a name too long, a NUL byte
+            raise DatasetError(
+                f"cannot read {rel} (listed in {MANIFEST}): {exc}", table=table
+            ) from exc
+        if digest != (meta.get("sha256") if isinstance(meta, dict) else None):
             raise DatasetError(
                 f"{rel} does not match its SHA-256 in {MANIFEST}: the file was changed",
                 table=table,

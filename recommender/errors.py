@@ -30,7 +30,7 @@ class DatasetError(ValueError):
         self.table = table
         self.column = column
         self.rows = [int(r) for r in rows]
-        where = ".".join(p for p in (table, column) if p)
+        where = ".".join(p for p in (table, column) if p is not None)
         super().__init__(f"{where}: {message}" if where else message)
 
 

@@ -1,0 +1,21 @@
+"""Shared fixtures of the reliability tests: the ``tiny`` preset, generated once per session."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from recommender.dataset import Dataset
+
+
+def generate_tiny(seed: int) -> Dataset:
+    from synthetic_data import generate, make_config
+
+    return generate(make_config("tiny", seed=seed))
+
+
+@pytest.fixture(scope="session")
+def tiny_saved(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The ``tiny`` preset (seed 0) saved once per session; never modified."""
+    return generate_tiny(0).save(tmp_path_factory.mktemp("tiny") / "seed0")
