@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
@@ -271,10 +272,18 @@ def _write_card(
     m = measure(dataset)
     written = write_plots(m, out) if plots else {}
     payload = {"statistics": m.stats, "within_target": check_targets(m.stats)}
-    (out / STATS_FILE).write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+    _write_text(out / STATS_FILE, json.dumps(payload, indent=2) + "\n")
     card = out / CARD_FILE
-    card.write_text(render_markdown(dataset, m.stats, written, name=name), encoding="utf-8")
+    _write_text(card, render_markdown(dataset, m.stats, written, name=name))
     return card, m.stats
+
+
+def _write_text(path: Path, text: str) -> None:
+    """Write through a temporary sibling and a rename: a killed writer leaves the old file
+    or the new one, never half of one (the card sits inside a dataset directory)."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
 
 
 # ------------------------------------------------------------------------ CLI

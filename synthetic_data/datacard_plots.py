@@ -7,6 +7,7 @@ no follows, ...) still gets its file, showing what is missing, so the card's lin
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -50,7 +51,9 @@ def write_plots(m: Measurements, out_dir: Path) -> dict[str, Path]:
         draw(ax, m)
         ax.set_title(PLOT_TITLES[name])
         path = out_dir / PLOT_FILES[name]
-        fig.savefig(path, dpi=DPI)
+        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}.png")
+        fig.savefig(tmp, dpi=DPI)
+        os.replace(tmp, path)  # a killed writer leaves no half-drawn plot
         written[name] = path
     return written
 
