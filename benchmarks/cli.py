@@ -219,6 +219,12 @@ def _fmt(value: float, unit: str) -> str:
         return f"{value:.2f} GiB"
     if unit == "ms":
         return f"{value:.2f} ms"
+    if unit == "req/s":
+        return f"{value:,.0f} req/s"
+    if unit == "%":
+        return f"{value:+.1f} %"
+    if unit == "requests":
+        return f"{value:,.0f}"
     return f"{_secs(value)} s"
 
 
@@ -239,6 +245,10 @@ def bench_train_command(
         bool,
         typer.Option("--tune-als", help="Also time the tuned ALS baseline (tuning is cached)."),
     ] = False,
+    baseline: Annotated[
+        bool,
+        typer.Option("--baseline/--no-baseline", help="Time ALS alone (no ratio without it)."),
+    ] = True,
     json_file: Annotated[
         Path | None, typer.Option("--json", help="Also write every figure to this JSON file.")
     ] = None,
@@ -260,6 +270,7 @@ def bench_train_command(
             hook,
             tune_als=tune_als,
             tuned_cache=model_dir / f"{name}.als-tuned.json",
+            baseline=baseline,
         )
     _finish(report, bench.figures(name, report["training"]), "Training benchmark", json_file)
 
@@ -308,7 +319,7 @@ def bench_recommend_command(
 
     def train() -> None:
         with _ProgressView(err, f"training the hybrid on {name} (cached afterwards)") as hook:
-            report["training"] = measure_training(path, model_path, hook)
+            report["training"] = measure_training(path, model_path, hook, baseline=False)
 
     options = {"k": k, "n_users": users, "warmup": warmup, "batch_users": batch_users}
     with _failures(err):
@@ -416,8 +427,124 @@ def _figure_table(title: str, figures):
     return table
 
 
+Workers = Annotated[int, typer.Option(min=1, max=64, help="Server worker processes.")]
+WrkThreads = Annotated[int, typer.Option(min=1, max=64, help="wrk threads (client side).")]
+JsonFile = Annotated[
+    Path | None, typer.Option("--json", help="Also write every figure to this JSON file.")
+]
+CacheDir = Annotated[Path, typer.Option(help="Where generated datasets are cached.")]
+ModelDir = Annotated[
+    Path, typer.Option(help="Where trained models are cached (trained here if absent).")
+]
+
+
+def bench_serve_command(
+    preset: Annotated[str, typer.Option(help="Preset whose dataset and model serve.")] = "large",
+    seed: Annotated[int, typer.Option(help="Random seed of the generated dataset.")] = 0,
+    data: Annotated[Path | None, typer.Option(help="Serve this dataset instead.")] = None,
+    cache_dir: CacheDir = Path("data/bench"),
+    model_dir: ModelDir = Path("models/bench"),
+    workers: Workers = 2,
+    connections: Annotated[int, typer.Option(min=1, help="Concurrent connections.")] = 32,
+    write_connections: Annotated[
+        int, typer.Option(min=1, help="Concurrent connections of the write phase.")
+    ] = 32,
+    seconds: Annotated[float, typer.Option(min=1, help="Seconds per timed phase.")] = 10.0,
+    warmup: Annotated[float, typer.Option(min=0, help="Untimed warm-up seconds.")] = 3.0,
+    wrk_threads: WrkThreads = 2,
+    json_file: JsonFile = None,
+) -> None:
+    """Load the HTTP service over loopback: recommendations against /healthz (>= 0.1x),
+    p99 <= 25 ms, durable writes p99 <= 20 ms, server memory <= 4 GiB."""
+    from benchmarks import serve as bench
+
+    options = {"workers": workers, "connections": connections, "seconds": seconds}
+    options |= {"write_connections": write_connections, "warmup_s": warmup}
+    _load_bench(
+        bench.measure_serve,
+        bench.figures,
+        "HTTP serving benchmark",
+        preset,
+        seed,
+        data,
+        cache_dir,
+        model_dir,
+        dict(options, wrk_threads=wrk_threads),
+        json_file,
+    )
+
+
+def bench_soak_command(
+    preset: Annotated[str, typer.Option(help="Preset whose dataset and model serve.")] = "medium",
+    seed: Annotated[int, typer.Option(help="Random seed of the generated dataset.")] = 0,
+    data: Annotated[Path | None, typer.Option(help="Serve this dataset instead.")] = None,
+    cache_dir: CacheDir = Path("data/bench"),
+    model_dir: ModelDir = Path("models/bench"),
+    workers: Workers = 2,
+    connections: Annotated[int, typer.Option(min=1, help="Concurrent connections.")] = 64,
+    seconds: Annotated[float, typer.Option(min=1, help="Seconds of mixed traffic.")] = 60.0,
+    warmup: Annotated[float, typer.Option(min=0, help="Untimed warm-up seconds.")] = 5.0,
+    wrk_threads: WrkThreads = 2,
+    json_file: JsonFile = None,
+) -> None:
+    """Mixed traffic (80 % recommendations, 10 % similar, 10 % writes) over loopback: no
+    failed request, no 5xx, server memory growth < 5 %; p99 reported."""
+    from benchmarks import soak as bench
+
+    options = {"workers": workers, "connections": connections, "seconds": seconds}
+    _load_bench(
+        bench.measure_soak,
+        bench.figures,
+        "HTTP soak",
+        preset,
+        seed,
+        data,
+        cache_dir,
+        model_dir,
+        dict(options, warmup_s=warmup, wrk_threads=wrk_threads),
+        json_file,
+    )
+
+
+def _load_bench(measure, figures, title, preset, seed, data, cache_dir, model_dir, options, out):
+    """Dataset and model (trained and cached if absent), then ``measure`` against a server
+    in a child process; figures, JSON and the exit code as the other benchmarks."""
+    import tempfile
+
+    from rich.console import Console
+
+    from benchmarks.generate import machine_info
+    from benchmarks.load import cpu_shares
+    from benchmarks.train import measure_training
+
+    err = Console(stderr=True)
+    path, name = _bench_dataset(err, preset, seed, data, cache_dir)
+    report: dict[str, Any] = {"dataset": str(path), "name": name, "machine": machine_info()}
+    model_path = model_dir / name
+    with _failures(err):
+        if not (model_path / "model.json").is_file():
+            with _ProgressView(err, f"training the hybrid on {name} (cached afterwards)") as hook:
+                report["training"] = measure_training(path, model_path, hook, baseline=False)
+        with (
+            tempfile.TemporaryDirectory(prefix="socialcart-load-") as tmp,
+            _ProgressView(err, f"serving {name} over loopback") as hook,
+        ):
+            report["load"] = measure(model_path, path, Path(tmp), hook, **options)
+    m, load = report["machine"], report["load"]
+    Console().print(
+        f"device: CPU ({m['cpu_model']}, {m['cores']} cores) shared by the server "
+        f"({load['workers']} uvicorn worker(s)) and the load generator ({load['wrk']}, "
+        f"{load['wrk_threads']} threads) on loopback; CPU used: "
+        + cpu_shares(load.get("phases") or {"mixed": load["soak"]}),
+        highlight=False,
+    )
+    _finish(report, figures(name, load), title, out)
+
+
 def register(app: typer.Typer, bench_app: typer.Typer) -> None:
-    """Add ``socialcart bench generate``, ``bench train`` and ``bench recommend``."""
+    """Add ``socialcart bench generate``, ``train``, ``recommend``, ``serve`` and ``soak``."""
     bench_app.command("generate")(bench_generate_command)
     bench_app.command("train")(bench_train_command)
     bench_app.command("recommend")(bench_recommend_command)
+    bench_app.command("serve")(bench_serve_command)
+    bench_app.command("soak")(bench_soak_command)

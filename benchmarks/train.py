@@ -50,9 +50,13 @@ def measure_training(
     *,
     tune_als: bool = False,
     tuned_cache: Path | None = None,
+    baseline: bool = True,
 ) -> dict[str, Any]:
-    """Fit ALS and the hybrid on ``data_path`` in a child; times, peak RSS, model path."""
+    """Fit ALS and the hybrid on ``data_path`` in a child; times, peak RSS, model path.
+    Without ``baseline`` only the hybrid is fitted (to cache a model)."""
     argv = [sys.executable, "-m", "benchmarks.train", "--data", str(data_path)]
+    if not baseline:
+        argv += ["--no-baseline"]
     if model_out is not None:
         argv += ["--model-out", str(model_out)]
     if tune_als:
@@ -69,9 +73,9 @@ def measure_training(
 def figures(preset: str, result: dict[str, Any]) -> list[Figure]:
     """Every figure of one training benchmark, the gated one with its target."""
     als = result["als_fit_s"]
-    best_als = min(als)
+    best_als = min(als) if als else None
     hybrid = result["hybrid_fit_s"]
-    runs = ", ".join(f"{s:.1f}" for s in als)
+    runs = ", ".join(f"{s:.1f}" for s in als) or "not run (--no-baseline)"
     out = [
         Figure("hybrid_fit_s", f"{preset}: hybrid fit", hybrid, "s"),
         Figure(
@@ -84,7 +88,7 @@ def figures(preset: str, result: dict[str, Any]) -> list[Figure]:
         Figure(
             "fit_ratio",
             f"{preset}: hybrid fit / ALS fit",
-            hybrid / best_als,
+            None if best_als is None else hybrid / best_als,
             "x",
             MAX_FIT_RATIO,
             "<=",
@@ -121,7 +125,11 @@ def figures(preset: str, result: dict[str, Any]) -> list[Figure]:
 
 # ------------------------------------------------------------------ child side
 def _train_worker(
-    data_path: Path, model_out: Path | None, tune: bool, tuned_cache: Path | None
+    data_path: Path,
+    model_out: Path | None,
+    tune: bool,
+    tuned_cache: Path | None,
+    baseline: bool = True,
 ) -> dict[str, Any]:
     from recommender.collaborative import ALSSource
     from recommender.dataset import Dataset
@@ -152,14 +160,15 @@ def _train_worker(
         stage(name, 1)
         return seconds
 
-    als = [fit_als("ALS fit (1)", {})]
+    als = [fit_als("ALS fit (1)", {})] if baseline else []
     peak_before = self_peak_rss_bytes()
     stage("hybrid fit", 0)
     start = time.perf_counter()
     model = HybridRecommender().fit(train)
     hybrid_s = time.perf_counter() - start
     stage("hybrid fit", 1)
-    als.append(fit_als("ALS fit (2)", {}))
+    if baseline:
+        als.append(fit_als("ALS fit (2)", {}))
     tuned = None
     if tuned_params is not None:
         tuned = {"params": tuned_params, "fit_s": fit_als("tuned ALS fit", tuned_params)}
@@ -217,8 +226,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--model-out", type=Path)
     parser.add_argument("--tune-als", action="store_true")
     parser.add_argument("--tuned-cache", type=Path)
+    parser.add_argument("--no-baseline", action="store_true")
     args = parser.parse_args(argv)
-    result = _train_worker(args.data, args.model_out, args.tune_als, args.tuned_cache)
+    result = _train_worker(
+        args.data, args.model_out, args.tune_als, args.tuned_cache, not args.no_baseline
+    )
     print(json.dumps(result))
 
 

@@ -76,29 +76,30 @@ def sparse_top_n(
     scores: sp.csr_array, n: int, *, exclude=None, blocked: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """:func:`top_n` of rows whose stored entries are the only finite scores (everything
-    else ``-inf``), with :meth:`Recommender.candidates`' masks; never densifies a row."""
-    scores = sp.csr_array(scores, copy=True)
-    scores.sum_duplicates()  # canonical: sorted columns, so ties go to the lower index
-    m = scores.shape[0]
-    rows = np.repeat(np.arange(m), np.diff(scores.indptr))
-    drop = ~np.isfinite(scores.data)
+    else ``-inf``), with :meth:`Recommender.candidates`' masks; never densifies a row.
+    ``scores`` is put in canonical order in place (sorted columns: ties go to the lower
+    index)."""
+    scores = _canonical(scores)
+    m, n_cols = scores.shape
+    data = np.array(scores.data, dtype=np.float32)
+    data[~np.isfinite(data)] = -np.inf
     if blocked is not None:
-        drop |= np.asarray(blocked, bool)[scores.indices]
-    if exclude is not None:
+        data[np.asarray(blocked, bool)[scores.indices]] = -np.inf
+    if exclude is not None and len(data):
+        # Look the few exclusions up among the many entries, not the other way round.
         ex = sp.csr_array(exclude)
-        ex_keys = np.repeat(np.arange(m, dtype=np.int64), np.diff(ex.indptr)) * scores.shape[1]
-        ex_keys = np.sort(ex_keys + ex.indices)
-        keys = rows.astype(np.int64) * scores.shape[1] + scores.indices
-        pos = np.minimum(np.searchsorted(ex_keys, keys), max(len(ex_keys) - 1, 0))
-        drop |= (ex_keys[pos] == keys) if len(ex_keys) else False
-    scores.data[drop] = -np.inf
+        ex_keys = np.repeat(np.arange(m, dtype=np.int64), np.diff(ex.indptr)) * n_cols
+        ex_keys += ex.indices
+        keys = _row_keys(scores)
+        pos = np.minimum(np.searchsorted(keys, ex_keys), len(keys) - 1)
+        data[pos[keys[pos] == ex_keys]] = -np.inf
     items = np.full((m, n), -1, dtype=np.int64)
     values = np.full((m, n), -np.inf, dtype=np.float32)
     for row in range(m):
         lo, hi = scores.indptr[row], scores.indptr[row + 1]
         if hi == lo:
             continue
-        pos, top = top_n(scores.data[None, lo:hi].astype(np.float32), n)
+        pos, top = top_n(data[None, lo:hi], n)
         ok = pos[0] >= 0
         items[row, : ok.sum()] = scores.indices[lo:hi][pos[0][ok]]
         values[row, : ok.sum()] = top[0][ok]
@@ -106,19 +107,32 @@ def sparse_top_n(
 
 
 def sparse_pairs(scores: sp.csr_array, items: np.ndarray) -> np.ndarray:
-    """Entries ``scores[r, items[r, c]]`` (``-inf`` where not stored or ``items < 0``)."""
-    scores = sp.csr_array(scores)
-    scores.sum_duplicates()
-    n_cols = scores.shape[1]
-    keys = np.repeat(np.arange(scores.shape[0], dtype=np.int64), np.diff(scores.indptr))
-    keys = keys * n_cols + scores.indices
-    want = np.arange(len(items), dtype=np.int64)[:, None] * n_cols + np.maximum(items, 0)
+    """Entries ``scores[r, items[r, c]]`` (``-inf`` where not stored or ``items < 0``).
+    ``scores`` is put in canonical order in place."""
+    scores = _canonical(scores)
+    keys = _row_keys(scores)
+    want = np.arange(len(items), dtype=np.int64)[:, None] * scores.shape[1]
+    want = want + np.maximum(items, 0)
     out = np.full(items.shape, -np.inf, dtype=np.float32)
     if len(keys):
         pos = np.minimum(np.searchsorted(keys, want), len(keys) - 1)
         hit = (keys[pos] == want) & (items >= 0)
         out[hit] = scores.data[pos[hit]]
     return out
+
+
+def _canonical(matrix) -> sp.csr_array:
+    """A CSR array with sorted, unique columns per row (sorted in place if it was not)."""
+    matrix = sp.csr_array(matrix)
+    if not matrix.has_canonical_format:
+        matrix.sum_duplicates()
+    return matrix
+
+
+def _row_keys(matrix: sp.csr_array) -> np.ndarray:
+    """``row * n_cols + col`` of every stored entry (ascending for a canonical matrix)."""
+    rows = np.repeat(np.arange(matrix.shape[0], dtype=np.int64), np.diff(matrix.indptr))
+    return rows * matrix.shape[1] + matrix.indices
 
 
 def _lowest_ties(scores: np.ndarray, part: np.ndarray, vals: np.ndarray) -> np.ndarray:

@@ -153,8 +153,11 @@ class ALSSource(Recommender):
 
     def _score_pairs(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         """``_score`` of ``(users[r], items[r, c])`` only (``-1`` pads score ``-inf``)."""
-        factors = self.item_factors_[np.maximum(items, 0)]
-        scores = np.matmul(factors, self.user_factors_[users][:, :, None])[:, :, 0]
+        safe = np.maximum(items, 0)
+        rows = self.user_factors_[users]
+        scores = np.empty(items.shape, dtype=np.float32)
+        for r in range(len(rows)):  # a product per row: the gathered rows stay small
+            scores[r] = self.item_factors_[safe[r]] @ rows[r]
         return np.where(items >= 0, scores, -np.inf).astype(np.float32)
 
     def candidates(self, users, n, *, exclude=None, blocked=None):
@@ -173,6 +176,15 @@ class ALSSource(Recommender):
             self._norm_index = index
         return index
 
+    def _titles(self) -> np.ndarray:
+        """Product titles by item index (read once: a pandas look-up per reason is slow)."""
+        products = self.data_.dataset.products
+        cached = getattr(self, "_title_cache", None)
+        if cached is None or cached[0] is not products:
+            cached = (products, products["title"].astype(object).astype(str).to_numpy())
+            self._title_cache = cached
+        return cached[1]
+
     def _explain(self, user: int, items: np.ndarray) -> list[list[Reason]]:
         history = self.data_.user_items[[user]]
         reasons = []
@@ -184,7 +196,7 @@ class ALSSource(Recommender):
                 sims = self.item_unit_[past] @ self.item_unit_[item]
                 best = int(past[np.argmax(sims * strength)])
                 raw = int(self.items_.raw(best))
-                title = _title(self.data_, best)
+                title = _short(self._titles()[best])
                 reasons.append(
                     [
                         Reason(
@@ -317,6 +329,5 @@ def _excluded_positions(exclude, position: np.ndarray, m: int):
     return rows[order], pos[order]
 
 
-def _title(data: TrainingData, item: int) -> str:
-    title = str(data.dataset.products["title"].iloc[item])
+def _short(title: str) -> str:
     return title if len(title) <= 40 else title[:39] + "…"

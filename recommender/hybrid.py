@@ -382,12 +382,12 @@ class HybridRecommender(LiveUpdatesMixin, _BaseComposition, Recommender):
         items_out = np.full((len(users), n), -1, dtype=np.int64)
         scores_out = np.full((len(users), n), -np.inf, dtype=np.float32)
         leaf = self.context_.item_leaf
-        for row, user in enumerate(users):
-            kol_of = self._kol_of(user, ranked[row]) if self.max_per_kol is not None else {}
+        kol_at = self._kols_of(users, ranked) if self.max_per_kol is not None else None
+        for row in range(len(users)):
             per_cat: dict[int, int] = {}
             per_kol: dict[int, int] = {}
             j = 0
-            for item, score in zip(ranked[row], scores[row], strict=True):
+            for col, (item, score) in enumerate(zip(ranked[row], scores[row], strict=True)):
                 if item < 0 or not np.isfinite(score) or j == n:
                     break
                 cat = int(leaf[item])
@@ -396,29 +396,39 @@ class HybridRecommender(LiveUpdatesMixin, _BaseComposition, Recommender):
                     and per_cat.get(cat, 0) >= self.max_per_category
                 ):
                     continue
-                kol = kol_of.get(int(item))
-                if kol is not None and per_kol.get(kol, 0) >= self.max_per_kol:
+                kol = int(kol_at[row, col]) if kol_at is not None else -1
+                if kol >= 0 and per_kol.get(kol, 0) >= self.max_per_kol:
                     continue
                 per_cat[cat] = per_cat.get(cat, 0) + 1
-                if kol is not None:
+                if kol >= 0:
                     per_kol[kol] = per_kol.get(kol, 0) + 1
                 items_out[row, j], scores_out[row, j] = item, score
                 j += 1
         return items_out, scores_out
 
-    def _kol_of(self, user: int, items: np.ndarray) -> dict[int, int]:
-        """The followed KOL endorsing each item (bought it visibly or linked it in a post;
-        the first one found), if any."""
-        kols = self.context_.kol_follows[[user]].indices
-        if len(kols) == 0:
-            return {}
-        engaged = self.context_.endorsed[kols]
-        wanted = set(int(i) for i in items if i >= 0)
-        out: dict[int, int] = {}
-        for row, kol in enumerate(kols):
-            for item in engaged.indices[engaged.indptr[row] : engaged.indptr[row + 1]]:
-                if int(item) in wanted and int(item) not in out:
-                    out[int(item)] = int(kol)
+    def _kols_of(self, users: np.ndarray, ranked: np.ndarray) -> np.ndarray:
+        """For each ranked item, the followed KOL endorsing it (bought it visibly or linked
+        it in a post; the first in the person's follow row), ``-1`` if none."""
+        out = np.full(ranked.shape, -1, dtype=np.int64)
+        follows = self.context_.kol_follows[users]
+        if follows.nnz == 0:
+            return out
+        endorsed = self.context_.endorsed[follows.indices]  # one row per (person, KOL)
+        owner = np.repeat(np.arange(follows.nnz), np.diff(endorsed.indptr))
+        person = np.repeat(np.arange(len(users)), np.diff(follows.indptr))[owner]
+        big = np.int64(max(self.data_.n_items, 1) + 1)
+        keys = person * big + endorsed.indices
+        wanted = np.arange(len(users), dtype=np.int64)[:, None] * big + ranked
+        hit = np.isin(keys, wanted[ranked >= 0])
+        keys, owner = keys[hit], owner[hit]
+        order = np.lexsort((owner, keys))  # per (person, item): the first KOL first
+        keys, owner = keys[order], owner[order]
+        first = np.r_[True, keys[1:] != keys[:-1]] if len(keys) else np.zeros(0, bool)
+        keys, kol = keys[first], follows.indices[owner[first]]
+        if len(keys):
+            pos = np.minimum(np.searchsorted(keys, wanted), len(keys) - 1)
+            found = (keys[pos] == wanted) & (ranked >= 0)
+            out[found] = kol[pos[found]]
         return out
 
     def _score(self, users: np.ndarray) -> np.ndarray:
