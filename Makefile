@@ -64,6 +64,7 @@ format: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m pip install --quiet -e '.[dev,bench]'
+	@command -v wrk >/dev/null || apt-get install -y wrk  # load generator of bench serve, soak
 	$(CLI) bench generate
 
 clean:

@@ -9,6 +9,8 @@ from typing import Annotated
 import typer
 
 EXIT_BAD_INPUT = 2
+THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+"""Set to 1 for the workers unless already set (read when the native libraries load)."""
 
 LOG_CONFIG = {
     "version": 1,
@@ -63,6 +65,12 @@ def serve_command(
     if model_dir is not None:
         # Every worker process builds its app from the environment.
         os.environ["SOCIALCART_MODEL_DIR"] = str(model_dir)
+    # Requests run side by side on threads and workers, each a small amount of numeric
+    # work: one thread per native pool (OpenMP, BLAS) each. Multi-threaded pools spin and
+    # hand off for longer than such work takes (implicit's one-person ALS re-solve of a
+    # live event: 3-14 ms with 2 OpenMP threads on a busy 2-core machine, 0.2 ms with 1).
+    for var in THREAD_VARS:
+        os.environ.setdefault(var, "1")
     try:
         settings = Settings()
         dataset_dir = settings.resolved_dataset_dir
