@@ -15,15 +15,28 @@ PORT ?= 8000
 # (the server listens on the loopback interface only); the key still guards everything else.
 DEMO_LOOPBACK_WRITES ?= true
 
-.PHONY: install run serve data-card test lint format bench clean
+.PHONY: install lock audit run serve data-card test lint format bench clean
 
-$(STAMP): pyproject.toml
+# Installs exactly the pinned versions of requirements.lock (every dependency, the dev and
+# bench extras included), then socialcart itself without resolving anything again.
+$(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -r requirements.lock
+	$(PY) -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
 install: $(STAMP)
+
+## lock: re-pin requirements.lock after changing the dependencies in pyproject.toml
+lock: $(STAMP)
+	$(PY) -m pip install --quiet pip-tools
+	$(VENV)/bin/pip-compile --quiet --strip-extras --extra dev --extra bench \
+		--no-emit-index-url --no-emit-find-links -o requirements.lock pyproject.toml
+
+## audit: known vulnerabilities of the pinned dependencies (pip-audit)
+audit: $(STAMP)
+	$(PY) tools/audit_deps.py requirements.lock
 
 $(DATA)/manifest.json: | $(STAMP)
 	$(CLI) generate --preset $(PRESET) --seed $(SEED) --out $(DATA) --force
@@ -63,7 +76,6 @@ format: $(STAMP)
 	$(VENV)/bin/ruff check --fix .
 
 bench: $(STAMP)
-	$(PY) -m pip install --quiet -e '.[dev,bench]'
 	@command -v wrk >/dev/null || apt-get install -y wrk  # load generator of bench serve, soak
 	$(CLI) bench generate
 
