@@ -77,7 +77,7 @@ class HybridRecommender(LiveUpdatesMixin, _BaseComposition, Recommender):
     ranker_holdout : float, default=0.2
         Share of each person's training interactions held out for the ranker when the data
         has no time order (a fixed split).
-    max_train_users : int, default=2000
+    max_train_users : int, default=10000
         People sampled to train the ranker.
     negatives_per_user : int, default=40
         Non-purchased candidates sampled per person for the ranker.
@@ -103,7 +103,7 @@ class HybridRecommender(LiveUpdatesMixin, _BaseComposition, Recommender):
         n_candidates: int = 100,
         ranker_window_days: float = 7.0,
         ranker_holdout: float = 0.2,
-        max_train_users: int = 2000,
+        max_train_users: int = 10_000,
         negatives_per_user: int = 40,
         max_per_category: int | None = None,
         max_per_kol: int | None = 2,
