@@ -38,6 +38,9 @@ KINDS = ("health", "reco", "similar", "write")
 SUMMARY_PREFIX = "@wrk-summary "
 WRK_INSTALL = "apt-get install -y wrk"
 WRITE_RATE_LIMIT = "1000000/second"
+MIN_AVAILABLE = 1 << 30
+"""Below this much available memory on the machine the server is stopped (see
+:class:`MemorySampler`)."""
 """Benchmarks measure the service, not its per-client write budget (default 60/s)."""
 
 
@@ -128,13 +131,29 @@ class MemorySample:
     processes: int
 
 
-class MemorySampler:
-    """Samples the memory of a process tree on a thread, every ``interval`` seconds."""
+def available_bytes() -> int | None:
+    """``MemAvailable`` of the machine (``/proc/meminfo``)."""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    return None
 
-    def __init__(self, root: int, interval: float = 0.5) -> None:
+
+class MemorySampler:
+    """Samples the memory of a process tree on a thread, every ``interval`` seconds.
+
+    On a shared machine a large model can exhaust memory and the kernel's OOM killer picks
+    the biggest process, which may be someone else's: when the machine's available memory
+    falls under ``min_available`` the sampler kills the tree's process group itself and
+    records why in ``aborted``."""
+
+    def __init__(self, root: int, interval: float = 0.5, min_available: int = MIN_AVAILABLE):
         self.root = root
         self.interval = interval
+        self.min_available = min_available
         self.samples: list[MemorySample] = []
+        self.aborted: str | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="memory-sampler", daemon=True)
         self._start = time.monotonic()
@@ -151,19 +170,31 @@ class MemorySampler:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            self.samples.append(self.sample())
+            sample = self.sample()
+            self.samples.append(sample)
+            available = available_bytes()
+            if available is not None and available < self.min_available and not self.aborted:
+                self.aborted = (
+                    f"the server was stopped: the machine had {available / 2**30:.2f} GiB "
+                    f"available with the server at {sample.rss / 2**30:.2f} GiB (RSS)"
+                )
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.root, signal.SIGKILL)
             self._stop.wait(self.interval)
 
-    def __enter__(self) -> MemorySampler:
+    def start(self) -> MemorySampler:
         self._thread.start()
         return self
 
-    def __exit__(self, *exc_info) -> None:
+    def stop(self) -> None:
         self._stop.set()
         self._thread.join()
 
     def window(self, start: float, end: float) -> list[MemorySample]:
         return [s for s in self.samples if start <= s.t <= end]
+
+    def peak(self, start: float = 0.0, end: float = float("inf")) -> MemorySample:
+        return max(self.window(start, end), key=lambda s: s.rss)
 
 
 @dataclass
@@ -179,7 +210,9 @@ class Server:
     port: int = field(default_factory=free_port)
     api_key: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     proc: subprocess.Popen | None = None
+    memory: MemorySampler | None = None
     load_s: float | None = None
+    ready_at: float | None = None
 
     @property
     def url(self) -> str:
@@ -187,10 +220,11 @@ class Server:
 
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("SOCIALCART_")}
+        # Absolute paths: the server runs in ``workdir``.
         env.update(
-            SOCIALCART_MODEL_DIR=str(self.model_dir),
-            SOCIALCART_DATASET_DIR=str(self.dataset_dir),
-            SOCIALCART_DATABASE_URL=f"sqlite:///{(self.workdir / 'store.db').as_posix()}",
+            SOCIALCART_MODEL_DIR=str(self.model_dir.resolve()),
+            SOCIALCART_DATASET_DIR=str(self.dataset_dir.resolve()),
+            SOCIALCART_DATABASE_URL=f"sqlite:///{(self.workdir / 'store.db').resolve().as_posix()}",
             SOCIALCART_API_KEY=self.api_key,
             SOCIALCART_WORKERS=str(self.workers),
             SOCIALCART_WRITE_RATE_LIMIT=WRITE_RATE_LIMIT,
@@ -214,24 +248,31 @@ class Server:
             stderr=self._stderr,
             start_new_session=True,
         )
+        self.memory = MemorySampler(self.proc.pid).start()
         try:
             self._wait_ready()
         except BaseException:
             self.__exit__(None, None, None)
             raise
         self.load_s = time.perf_counter() - start
+        self.ready_at = self.memory.mark()
         return self
+
+    def check(self) -> None:
+        """Raise if the server was stopped for memory or has exited."""
+        if self.memory.aborted:
+            raise RuntimeError(self.memory.aborted)
+        if self.proc.poll() is not None:
+            raise RuntimeError(
+                f"the server exited with code {self.proc.returncode}:\n" + self.log_tail()
+            )
 
     def _wait_ready(self) -> None:
         deadline = time.monotonic() + self.ready_timeout_s
         # Every worker must be ready: each loads the model on its own.
         ready_in_a_row = 0
         while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(
-                    f"the server exited with code {self.proc.returncode} before it was ready:\n"
-                    + self.log_tail()
-                )
+            self.check()
             if self.get("/readyz") == 200:
                 ready_in_a_row += 1
                 if ready_in_a_row >= 4 * self.workers:
@@ -271,6 +312,8 @@ class Server:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
+        if self.memory is not None:
+            self.memory.stop()
         self._stdout.close()
         self._stderr.close()
 

@@ -28,7 +28,6 @@ from typing import Any
 
 from benchmarks.generate import GIB, Figure
 from benchmarks.load import (
-    MemorySampler,
     Server,
     ensure_wrk,
     id_ranges,
@@ -71,37 +70,39 @@ def measure_serve(
     stage(on_event, "start the server, load the model", 0)
     with Server(model_dir, dataset_dir, workdir, workers=workers) as server:
         stage(on_event, "start the server, load the model", 1)
-        with MemorySampler(server.proc.pid) as memory:
-            idle = memory.sample()
+        memory = server.memory
+        idle = memory.sample()
 
-            def run(label: str, mix: dict[str, float], conns: int, secs: float) -> dict:
-                script = lua_script(
-                    mix, n_users=n_users, n_products=n_products, api_key=server.api_key, k=k
-                )
-                stage(on_event, label, 0)
-                cpu = server.cpu_seconds()
-                result = run_wrk(
-                    wrk,
-                    server.url,
-                    script,
-                    connections=conns,
-                    seconds=secs,
-                    threads=wrk_threads,
-                    workdir=workdir,
-                )
-                result["server_cpu_s"] = server.cpu_seconds() - cpu
-                result["connections"] = conns
-                stage(on_event, label, 1)
-                return result
+        def run(label: str, mix: dict[str, float], conns: int, secs: float) -> dict:
+            script = lua_script(
+                mix, n_users=n_users, n_products=n_products, api_key=server.api_key, k=k
+            )
+            stage(on_event, label, 0)
+            cpu = server.cpu_seconds()
+            result = run_wrk(
+                wrk,
+                server.url,
+                script,
+                connections=conns,
+                seconds=secs,
+                threads=wrk_threads,
+                workdir=workdir,
+            )
+            server.check()
+            result["server_cpu_s"] = server.cpu_seconds() - cpu
+            result["connections"] = conns
+            stage(on_event, label, 1)
+            return result
 
-            warmup = None
-            if warmup_s > 0:
-                warmup = run("warm-up (untimed)", PHASES["reco"][1], connections, warmup_s)
-            phases = {}
-            for key, (label, mix) in PHASES.items():
-                conns = write_connections if key == "write" else connections
-                phases[key] = run(label, mix, conns, seconds)
-        samples = memory.samples
+        warmup = None
+        if warmup_s > 0:
+            warmup = run("warm-up (untimed)", PHASES["reco"][1], connections, warmup_s)
+        phases = {}
+        for key, (label, mix) in PHASES.items():
+            conns = write_connections if key == "write" else connections
+            phases[key] = run(label, mix, conns, seconds)
+        serving = memory.peak(server.ready_at)
+        loading = memory.peak(0.0, server.ready_at)
     return {
         "model": str(model_dir),
         "dataset": str(dataset_dir),
@@ -114,8 +115,9 @@ def measure_serve(
         "server_ready_s": server.load_s,
         "idle_rss_gib": idle.rss / GIB,
         "idle_pss_gib": idle.pss / GIB,
-        "peak_rss_gib": max(s.rss for s in samples) / GIB,
-        "peak_pss_gib": max(s.pss for s in samples) / GIB,
+        "peak_rss_gib": serving.rss / GIB,
+        "peak_pss_gib": serving.pss / GIB,
+        "loading_peak_rss_gib": loading.rss / GIB,
         "processes": idle.processes,
         "warmup": warmup,
         "phases": phases,
@@ -176,7 +178,8 @@ def figures(name: str, result: dict[str, Any]) -> list[Figure]:
             "GiB",
             MAX_RSS_GIB,
             "<=",
-            f"peak; {result['idle_rss_gib']:.2f} GiB idle after loading, PSS peak "
+            f"peak while serving; {result['idle_rss_gib']:.2f} GiB idle after loading, "
+            f"{result['loading_peak_rss_gib']:.2f} GiB peak while loading, PSS peak "
             f"{result['peak_pss_gib']:.2f} GiB, {result['processes']} processes",
         ),
         Figure(

@@ -63,22 +63,22 @@ def measure_soak(
             MIX, n_users=n_users, n_products=n_products, api_key=server.api_key, k=k, seed=seed
         )
         options = {"threads": wrk_threads, "workdir": workdir}
-        with MemorySampler(server.proc.pid) as memory:
-            warmup = None
-            if warmup_s > 0:
-                stage(on_event, "warm-up (untimed)", 0)
-                warmup = run_wrk(
-                    wrk, server.url, script, connections=connections, seconds=warmup_s, **options
-                )
-                stage(on_event, "warm-up (untimed)", 1)
-            stage(on_event, f"mixed traffic for {seconds:g} s", 0)
-            start, cpu = memory.mark(), server.cpu_seconds()
-            soak = run_wrk(
-                wrk, server.url, script, connections=connections, seconds=seconds, **options
+        memory = server.memory
+        warmup = None
+        if warmup_s > 0:
+            stage(on_event, "warm-up (untimed)", 0)
+            warmup = run_wrk(
+                wrk, server.url, script, connections=connections, seconds=warmup_s, **options
             )
-            end = memory.mark()
-            soak["server_cpu_s"] = server.cpu_seconds() - cpu
-            stage(on_event, f"mixed traffic for {seconds:g} s", 1)
+            server.check()
+            stage(on_event, "warm-up (untimed)", 1)
+        stage(on_event, f"mixed traffic for {seconds:g} s", 0)
+        start, cpu = memory.mark(), server.cpu_seconds()
+        soak = run_wrk(wrk, server.url, script, connections=connections, seconds=seconds, **options)
+        end = memory.mark()
+        server.check()
+        soak["server_cpu_s"] = server.cpu_seconds() - cpu
+        stage(on_event, f"mixed traffic for {seconds:g} s", 1)
     return {
         "model": str(model_dir),
         "dataset": str(dataset_dir),

@@ -91,3 +91,19 @@ def test_summary_counts_every_non_2xx_answer_and_socket_error_as_failed():
     assert summary["latency_ms"]["p99"] == 5.0
     assert summary["status_classes"] == {"2xx": 7, "3xx": 0, "4xx": 1, "5xx": 2}
     assert summary["failed"] == 3 + 3  # read + timeout, then the 404 and the two 503s
+
+
+def test_memory_guard_stops_the_server_when_the_machine_runs_short():
+    import subprocess
+    import sys
+
+    child = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True
+    )
+    sampler = load.MemorySampler(child.pid, interval=0.05, min_available=1 << 60).start()
+    try:
+        assert child.wait(timeout=10) != 0
+    finally:
+        sampler.stop()
+    assert "the server was stopped" in sampler.aborted
+    assert sampler.samples and sampler.samples[0].rss > 0
