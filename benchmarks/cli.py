@@ -514,7 +514,7 @@ def _load_bench(measure, figures, title, preset, seed, data, cache_dir, model_di
     from rich.console import Console
 
     from benchmarks.generate import machine_info
-    from benchmarks.load import cpu_shares
+    from benchmarks.load import cpu_shares, stale_model
     from benchmarks.train import measure_training
 
     err = Console(stderr=True)
@@ -522,7 +522,9 @@ def _load_bench(measure, figures, title, preset, seed, data, cache_dir, model_di
     report: dict[str, Any] = {"dataset": str(path), "name": name, "machine": machine_info()}
     model_path = model_dir / name
     with _failures(err):
-        if not (model_path / "model.json").is_file():
+        stale = stale_model(model_path, path)
+        if stale is not None:
+            err.print(f"no usable model in {model_path} ({stale}): training one")
             with _ProgressView(err, f"training the hybrid on {name} (cached afterwards)") as hook:
                 report["training"] = measure_training(path, model_path, hook, baseline=False)
         with (

@@ -318,6 +318,28 @@ class Server:
         self._stderr.close()
 
 
+def stale_model(model_dir: Path, dataset_dir: Path) -> str | None:
+    """Why the cached model in ``model_dir`` cannot serve ``dataset_dir`` (absent, an older
+    format, another dataset), or None when it can; read from the two JSON files only."""
+    import hashlib
+
+    from recommender.persistence import MODEL_FILE, MODEL_FORMAT
+
+    try:
+        meta = json.loads((model_dir / MODEL_FILE).read_text())
+        files = json.loads((dataset_dir / "manifest.json").read_text()).get("files", {})
+    except (OSError, ValueError) as exc:
+        return f"unreadable: {exc}"
+    if meta.get("format_version") != MODEL_FORMAT:
+        return f"model format {meta.get('format_version')!r}, not {MODEL_FORMAT}"
+    digest = hashlib.sha256()
+    for name in sorted(files):
+        digest.update(f"{name}:{files[name]['sha256']}\n".encode())
+    if meta.get("dataset_checksum") != digest.hexdigest():
+        return "trained on another version of the dataset"
+    return None
+
+
 # ------------------------------------------------------------------ the load
 def id_ranges(dataset_dir: Path) -> tuple[int, int]:
     """How many users and products the dataset has; the load draws ids from ``[0, n)``, so
