@@ -2,7 +2,8 @@
 
 Beside each source's score and rank (added by the hybrid), the ranker sees how many of the
 people the person follows engaged with the product (and how many of them are KOLs or
-mutual friends), the person's affinity for the product's category, the product's price
+mutual friends, and how many bought it in the last few days — still in the person's feed),
+the person's affinity for the product's category, the product's price
 against the person's usual spend, the product's popularity and recency, and the person's
 activity. All are computed for a batch of pairs with sparse algebra.
 """
@@ -31,6 +32,7 @@ PAIR_FEATURES = (
     "user_activity",
     "user_followees",
     "user_viewed_item",
+    "followees_bought_recent",
 )
 
 
@@ -56,9 +58,13 @@ class FeatureContext:
     user_items: sp.csr_array
     endorsed: sp.csr_array
     """users × items: products a person bought visibly or linked in a post."""
+    bought_recent: sp.csr_array
+    """users × items: visible purchases of the last ``feed_days`` (still in followers' feeds)."""
 
     @classmethod
-    def build(cls, data: TrainingData, *, recent_days: float = 7.0) -> FeatureContext:
+    def build(
+        cls, data: TrainingData, *, recent_days: float = 7.0, feed_days: float = 3.0
+    ) -> FeatureContext:
         products = data.dataset.products
         users = data.dataset.users
         engaged = sp.csr_array((data.user_items > 0).astype(np.float32))
@@ -106,7 +112,12 @@ class FeatureContext:
             shape=(data.n_users, data.n_items),
         )
         endorsed = sp.csr_array(((bought_visible + links) > 0).astype(np.float32))
+        # Purchases still in followers' feeds: the fresh social cue (older ones mostly say
+        # "similar taste", which followees_bought already carries).
+        fresh_buy = (inter["event"].astype(str) == "purchase").to_numpy().copy()
+        fresh_buy &= ~private[inter["u"].to_numpy()] & (age_days <= feed_days)
         return cls(
+            bought_recent=_indicator(inter["u"].to_numpy(), items, fresh_buy, data),
             endorsed=endorsed,
             engaged=engaged_visible,
             bought=bought_visible,
@@ -136,6 +147,7 @@ class FeatureContext:
         affinity = pair_values(self.user_leaf[uniq], row, self.item_leaf[items])
         own = pair_values(self.user_items[uniq], row, items)
         category_events = pair_values(self.user_leaf_events[uniq], row, self.item_leaf[items])
+        f_recent = pair_values(self.follows[uniq] @ self.bought_recent, row, items)
         gap = np.abs(self.log_price[items] - self.user_log_price[users])
         return np.column_stack(
             [
@@ -152,8 +164,20 @@ class FeatureContext:
                 self.user_activity[users],
                 self.user_followees[users],
                 np.log1p(own),
+                f_recent,
             ]
         ).astype(np.float32)
+
+
+def _indicator(rows: np.ndarray, cols: np.ndarray, keep: np.ndarray, data: TrainingData):
+    """users × items 0/1 matrix of the kept ``(rows, cols)`` pairs."""
+    out = sp.csr_array(
+        (np.ones(int(keep.sum()), np.float32), (rows[keep], cols[keep])),
+        shape=(data.n_users, data.n_items),
+    )
+    out.sum_duplicates()
+    out.data[:] = 1.0
+    return out
 
 
 def pair_values(matrix, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:

@@ -24,7 +24,7 @@ from recommender.base import Recommender
 from recommender.data import TrainingData
 from recommender.dataset import Dataset
 
-MODEL_FORMAT = 1
+MODEL_FORMAT = 2
 MODEL_FILE = "model.json"
 ARRAYS_FILE = "arrays.npz"
 RANKER_FILE = "ranker.skops"

@@ -3,6 +3,7 @@ persistence, privacy over every user, and a quality guard."""
 
 from __future__ import annotations
 
+import json
 import re
 
 import numpy as np
@@ -94,8 +95,9 @@ def test_save_load_round_trip(hybrid: HybridRecommender, tiny_dataset, tmp_path)
 
 def test_load_refuses_another_format_version(hybrid, tiny_dataset, tmp_path) -> None:
     path = hybrid.save(tmp_path / "model")
-    meta = (path / "model.json").read_text().replace('"format_version": 1', '"format_version": 99')
-    (path / "model.json").write_text(meta)
+    meta = json.loads((path / "model.json").read_text())
+    meta["format_version"] = 99
+    (path / "model.json").write_text(json.dumps(meta))
     with pytest.raises(ModelFormatError, match="format version 99"):
         HybridRecommender.load(path, tiny_dataset)
 

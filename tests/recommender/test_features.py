@@ -1,0 +1,51 @@
+"""Pair features of the ranker: the fresh social cue counts only recent, visible purchases."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from recommender.data import TrainingData
+from recommender.features import PAIR_FEATURES, FeatureContext
+
+
+def _recent_column(context: FeatureContext, user: int, item: int) -> float:
+    column = PAIR_FEATURES.index("followees_bought_recent")
+    return float(context.pair_features(np.array([user]), np.array([item]))[0, column])
+
+
+def test_followees_bought_recent_counts_fresh_visible_purchases_only(tiny_dataset) -> None:
+    data = TrainingData.from_dataset(tiny_dataset)
+    context = FeatureContext.build(data, feed_days=3.0)
+    inter = data.interactions
+    shares = tiny_dataset.users["share_purchases"].to_numpy(bool)
+    age = (data.now - inter["ts"]).dt.total_seconds().to_numpy() / 86_400
+    buys = inter[(inter["event"].astype(str) == "purchase").to_numpy()]
+    buy_age = age[(inter["event"].astype(str) == "purchase").to_numpy()]
+    followers = data.follows.T.tocsr()
+    checked = {"fresh": 0, "old": 0, "private": 0}
+    for (buyer, item), days in zip(buys[["u", "i"]].to_numpy(), buy_age, strict=True):
+        fans = followers.indices[followers.indptr[buyer] : followers.indptr[buyer + 1]]
+        if len(fans) == 0:
+            continue
+        fan = int(fans[0])
+        others = data.follows[[fan]].indices
+        # Count the fan's followees whose purchases of this item are fresh and visible.
+        mine = buys[(buys["i"] == item) & buys["u"].isin(others)]
+        mine_age = buy_age[((buys["i"] == item) & buys["u"].isin(others)).to_numpy()]
+        fresh_visible = {
+            int(u) for u, a in zip(mine["u"], mine_age, strict=True) if a <= 3.0 and shares[int(u)]
+        }
+        kind = "private" if not shares[buyer] else ("fresh" if days <= 3.0 else "old")
+        assert _recent_column(context, fan, int(item)) == len(fresh_visible), kind
+        checked[kind] += 1
+        if min(checked.values()) >= 3:
+            break
+    assert min(checked.values()) >= 1, checked
+
+
+def test_feed_window_is_a_parameter(tiny_dataset) -> None:
+    data = TrainingData.from_dataset(tiny_dataset, until=pd.Timestamp("2026-03-21", tz="UTC"))
+    narrow = FeatureContext.build(data, feed_days=1.0).bought_recent.nnz
+    wide = FeatureContext.build(data, feed_days=10.0).bought_recent.nnz
+    assert 0 < narrow < wide
