@@ -15,7 +15,7 @@ PORT ?= 8000
 # (the server listens on the loopback interface only); the key still guards everything else.
 DEMO_LOOPBACK_WRITES ?= true
 
-.PHONY: install lock audit run serve data-card test lint format bench clean
+.PHONY: install lock audit browser run serve data-card test lint format bench clean
 
 # Installs exactly the pinned versions of requirements.lock (every dependency, the dev and
 # bench extras included), then socialcart itself without resolving anything again.
@@ -63,8 +63,19 @@ serve: $(STAMP) $(DATA)/manifest.json $(MODEL)/model.json $(API_KEY_FILE)
 data-card: $(STAMP) $(DATA)/manifest.json
 	$(CLI) data-card $(DATA)
 
+## browser: Debian's Chromium for the demo page's browser tests (apt, when missing)
+browser:
+	@if [ ! -x /usr/bin/chromium ]; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+				--no-install-recommends chromium fonts-dejavu-core; \
+		else \
+			echo "note: no /usr/bin/chromium and no root apt-get: browser tests will skip"; \
+		fi; \
+	fi
+
 ## test: install and run the whole test suite
-test: $(STAMP)
+test: $(STAMP) browser
 	$(PY) -m pytest
 
 lint: $(STAMP)
