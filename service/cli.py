@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 from typing import Annotated
 
@@ -41,6 +42,13 @@ LOG_CONFIG = {
 }
 """Access logs are JSON lines on stdout (one per request, with its request id); uvicorn's
 own access log is off (it would duplicate them)."""
+
+
+def _exit_cleanly(signum: int, frame: object) -> None:
+    """SIGTERM is a request to stop: after uvicorn has drained the requests in flight and
+    shut the app down it raises the signal again, which would end the process as killed
+    by it (exit status -15); here that ends it with status 0 (also before uvicorn starts)."""
+    raise SystemExit(0)
 
 
 def serve_command(
@@ -89,6 +97,7 @@ def serve_command(
         f"serving model {settings.model_dir} (dataset {dataset_dir}) with {n_workers} "
         f"worker(s)\n  API docs:  {base}/docs\n  demo page: {base}/\n  metrics:   {base}/metrics"
     )
+    signal.signal(signal.SIGTERM, _exit_cleanly)
     uvicorn.run(
         "service.app:app_from_env",
         factory=True,

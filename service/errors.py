@@ -82,9 +82,10 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(sa_exc.DBAPIError)
     async def store_unavailable(request: Request, exc: sa_exc.DBAPIError) -> JSONResponse:
         logger.error("store error on %s %s: %s", request.method, request.url.path, exc)
-        return error_response(
-            503, "the store is unavailable; nothing was stored", headers={"Retry-After": "1"}
-        )
+        detail = "the store is unavailable"
+        if request.method not in ("GET", "HEAD"):
+            detail += "; nothing was stored"
+        return error_response(503, detail, headers={"Retry-After": "1"})
 
     @app.exception_handler(ValueError)
     async def bad_value(request: Request, exc: ValueError) -> JSONResponse:

@@ -75,7 +75,19 @@ class ModelHolder:
         if not (model_dir / MODEL_FILE).is_file():
             raise ModelFormatError(f"{model_dir} is not a model directory (no {MODEL_FILE})")
         dataset = dataset if dataset is not None else Dataset.load(dataset_dir)
-        model = load_model(model_dir, dataset)
+        try:
+            model = load_model(model_dir, dataset)
+        except ModelFormatError:
+            raise
+        except Exception as exc:
+            # A damaged directory can fail anywhere in the loader (a truncated zip, a
+            # model.json that is not an object, an unknown hyperparameter): it is still a
+            # directory that cannot be loaded, and a reload must answer so and keep the
+            # old model.
+            logger.warning("cannot load %s", model_dir, exc_info=True)
+            raise ModelFormatError(
+                f"{model_dir} cannot be loaded: {type(exc).__name__}: {exc}"
+            ) from exc
         if not isinstance(model, HybridRecommender):
             raise ModelFormatError(f"{model_dir} holds a {type(model).__name__}, not a hybrid")
         holder = cls(

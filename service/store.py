@@ -137,6 +137,13 @@ class Store:
             sa.Column("follower_id", sa.BigInteger, nullable=False),
             sa.Column("followee_id", sa.BigInteger, nullable=False),
         )
+        # One row, rewritten by the readiness probe on SQLite (see ``ping``).
+        self.probe = sa.Table(
+            f"{p}probe",
+            self.metadata,
+            sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+            sa.Column("checked_us", sa.BigInteger, nullable=False),
+        )
 
     @staticmethod
     def _engine(url: str) -> Engine:
@@ -178,9 +185,16 @@ class Store:
         self.engine.dispose()
 
     def ping(self) -> None:
-        """``SELECT 1``; raises when the database is unreachable."""
+        """Raise unless the store can take a write. ``SELECT 1``; on SQLite also a rewrite of
+        the ``probe`` row, because a database file that can no longer be written (read-only
+        or immutable file, full disk) still answers ``SELECT 1``. A PostgreSQL server
+        answers for its own disk."""
         with self.engine.connect() as conn:
             conn.execute(sa.text("SELECT 1"))
+        if self.engine.dialect.name == "sqlite":
+            with self.engine.begin() as conn:
+                conn.execute(self.probe.delete())
+                conn.execute(self.probe.insert().values(id=1, checked_us=to_us(datetime.now(UTC))))
 
     # --------------------------------------------------------------- writes
     def append(
