@@ -509,6 +509,25 @@ def bench_soak_command(
 def _load_bench(measure, figures, title, preset, seed, data, cache_dir, model_dir, options, out):
     """Dataset and model (trained and cached if absent), then ``measure`` against a server
     in a child process; figures, JSON and the exit code as the other benchmarks."""
+    import signal
+    import sys
+
+    from rich.console import Console
+
+    err = Console(stderr=True)
+    # SIGTERM unwinds like Ctrl-C, so the server started here is stopped too.
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+    try:
+        _run_load_bench(
+            err, measure, figures, title, preset, seed, data, cache_dir, model_dir, options, out
+        )
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _run_load_bench(
+    err, measure, figures, title, preset, seed, data, cache_dir, model_dir, options, out
+):
     import tempfile
 
     from rich.console import Console
@@ -517,7 +536,6 @@ def _load_bench(measure, figures, title, preset, seed, data, cache_dir, model_di
     from benchmarks.load import cpu_shares, stale_model
     from benchmarks.train import measure_training
 
-    err = Console(stderr=True)
     path, name = _bench_dataset(err, preset, seed, data, cache_dir)
     report: dict[str, Any] = {"dataset": str(path), "name": name, "machine": machine_info()}
     model_path = model_dir / name
@@ -526,7 +544,8 @@ def _load_bench(measure, figures, title, preset, seed, data, cache_dir, model_di
         if stale is not None:
             err.print(f"no usable model in {model_path} ({stale}): training one")
             with _ProgressView(err, f"training the hybrid on {name} (cached afterwards)") as hook:
-                report["training"] = measure_training(path, model_path, hook, baseline=False)
+                # Not "training": the report's thread pools are the server's, not these.
+                report["model_training"] = measure_training(path, model_path, hook, baseline=False)
         with (
             tempfile.TemporaryDirectory(prefix="socialcart-load-") as tmp,
             _ProgressView(err, f"serving {name} over loopback") as hook,

@@ -24,6 +24,7 @@ SERVE_KEYS = {
     "write_rps",
     "write_p50_ms",
     "write_p99_ms",
+    "write_alone_p99_ms",
     "peak_rss_gib",
     "failed",
     "server_ready_s",
@@ -60,6 +61,7 @@ def test_json_holds_every_figure_and_every_request_succeeded(serve_run):
     assert figures["failed"]["value"] == 0
     phases = report["load"]["phases"]
     assert phases["write"]["connections"] == 4 and phases["reco"]["connections"] == 8
+    assert phases["write_alone"]["connections"] == 1
     for key, phase in phases.items():
         assert phase["requests"] > 0 and phase["status_classes"]["2xx"] == phase["requests"], key
     assert set(phases["write"]["status"]) == {"201"}  # JSON keys
