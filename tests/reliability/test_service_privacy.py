@@ -4,9 +4,9 @@ targets (their reasons, or who is left out), group reasons, user pages, followin
 or the demo page's look-ups; neither for the dataset's events nor for live ones.
 
 ``tiny`` (1,000 people): every person over HTTP. ``small`` (10,000): the model's own
-evidence for every person and every product, the hybrid's reasons for the 600 people most
+evidence for every person and every product, the hybrid's reasons for the 400 people most
 exposed to private buyers, their share targets for a product a private followee bought,
-and every endpoint over HTTP for 50 of them."""
+and every endpoint over HTTP for 25 of them."""
 
 from __future__ import annotations
 
@@ -39,9 +39,9 @@ FORBIDDEN_KEYS = frozenset(
 )
 """Keys no answer may carry (a person's shopping history)."""
 HANDLE = re.compile(r"@([^\s,:]+)")
-SAMPLE = 600
+SAMPLE = 400
 """People of ``small`` whose hybrid reasons and share targets are checked in the model."""
-HTTP_SAMPLE = 50
+HTTP_SAMPLE = 25
 """Of them, people checked over HTTP."""
 LANES = 3
 """Requests in flight at once when every person of ``tiny`` is checked over HTTP."""
