@@ -109,17 +109,22 @@ class ALSSource(Recommender):
         norms = np.linalg.norm(self.item_factors_, axis=1)
         self.item_unit_ = self.item_factors_ / np.maximum(norms, 1e-9)[:, None]
 
-    def refit(self, data: TrainingData) -> ALSSource:
-        """A new source fitted on ``data`` from these factors (a warm start).
+    def warm_start(self) -> ALSSource:
+        """An unfitted copy whose next ``fit`` starts from these factors (a warm start).
 
         The hybrid fits its sources twice — on the data before the ranker's window, then on
         everything — and the second ALS fit, starting close to its optimum, needs only
-        ``warm_iterations`` sweeps instead of ``iterations``.
+        ``warm_iterations`` sweeps instead of ``iterations``. The copy holds the factors
+        only, not the data of this fit.
         """
         check_is_fitted(self, "user_factors_")
         new = clone(self)
         new._init_factors = (self.user_factors_, self.item_factors_)
-        return new.fit(data)
+        return new
+
+    def refit(self, data: TrainingData) -> ALSSource:
+        """A new source fitted on ``data`` from these factors (see :meth:`warm_start`)."""
+        return self.warm_start().fit(data)
 
     def _new_model(self, iterations: int | None = None) -> AlternatingLeastSquares:
         # implicit parallelises over users itself (BLAS threads are limited around fit);

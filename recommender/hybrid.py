@@ -152,38 +152,41 @@ class HybridRecommender(LiveUpdatesMixin, _BaseComposition, Recommender):
             raise ValueError(f"ranker_holdout == {self.ranker_holdout}, must be in (0, 1).")
         named = self._named_sources()
         self.source_names_ = [n for n, _ in named]
-        stage1_sources = None
+        warm: list[Recommender | None] = [None] * len(named)
         if isinstance(self.ranker, str) and self.ranker == "none":
             self.ranker_ = None
         else:
-            stage1, labels = self._ranker_split(data)
-            stage1_sources = [clone(s).fit(stage1) for _, s in named]
-            context = FeatureContext.build(stage1)
-            X, y = self._training_rows(stage1, stage1_sources, context, labels)
-            # A feature missing everywhere (no prices in an import) cannot be binned.
-            X[:, np.isnan(X).all(axis=0)] = 0.0
-            ranker = (
-                clone(self.ranker)
-                if self.ranker is not None
-                else _default_ranker(self.random_state)
-            )
-            if y.sum() == 0 or y.sum() == len(y):
-                self.ranker_ = None  # nothing to learn from: fall back to score fusion
-            else:
-                # One OpenMP thread: the ranker's trees are small, and threads that spin
-                # while the other core is busy (a second worker, the data loader) cost
-                # far more than they save.
-                with threadpool_limits(1, "openmp"):
-                    self.ranker_ = ranker.fit(X, y)
-        if stage1_sources is None:
-            self.sources_ = [clone(s).fit(data) for _, s in named]
-        else:  # a source that can warm-start from its stage-1 fit does (ALS: fewer sweeps)
-            self.sources_ = [
-                s1.refit(data) if hasattr(s1, "refit") else clone(s).fit(data)
-                for s1, (_, s) in zip(stage1_sources, named, strict=True)
-            ]
+            warm = self._fit_ranker(data, named)
+        # The stage-1 data, sources and training rows are gone by now (memory on `large`);
+        # a source that can warm-start from its stage-1 fit does (ALS: fewer sweeps).
+        self.sources_ = [
+            (w if w is not None else clone(s)).fit(data)
+            for w, (_, s) in zip(warm, named, strict=True)
+        ]
         self.context_ = FeatureContext.build(data)
         self.feature_names_ = self._feature_names()
+
+    def _fit_ranker(self, data: TrainingData, named) -> list[Recommender | None]:
+        """Fit the ranker on the window after the stage-1 sources' data; return, for each
+        source that can warm-start its final fit, its ``warm_start()`` copy (else ``None``)."""
+        stage1, labels = self._ranker_split(data)
+        stage1_sources = [clone(s).fit(stage1) for _, s in named]
+        context = FeatureContext.build(stage1)
+        X, y = self._training_rows(stage1, stage1_sources, context, labels)
+        # A feature missing everywhere (no prices in an import) cannot be binned.
+        X[:, np.isnan(X).all(axis=0)] = 0.0
+        ranker = (
+            clone(self.ranker) if self.ranker is not None else _default_ranker(self.random_state)
+        )
+        if y.sum() == 0 or y.sum() == len(y):
+            self.ranker_ = None  # nothing to learn from: fall back to score fusion
+        else:
+            # One OpenMP thread: the ranker's trees are small, and threads that spin while
+            # the other core is busy (a second worker, the data loader) cost far more than
+            # they save.
+            with threadpool_limits(1, "openmp"):
+                self.ranker_ = ranker.fit(X, y)
+        return [s.warm_start() if hasattr(s, "warm_start") else None for s in stage1_sources]
 
     def _rebuild(self, data: TrainingData) -> None:
         """After loading: sources and ranker are restored; rebuild the feature look-ups."""
