@@ -49,3 +49,18 @@ def test_feed_window_is_a_parameter(tiny_dataset) -> None:
     narrow = FeatureContext.build(data, feed_days=1.0).bought_recent.nnz
     wide = FeatureContext.build(data, feed_days=10.0).bought_recent.nnz
     assert 0 < narrow < wide
+
+
+def test_pair_values_equals_scipy_pair_indexing() -> None:
+    import scipy.sparse as sp
+
+    from recommender.features import pair_values
+
+    rng = np.random.default_rng(0)
+    for seed in range(20):
+        a = sp.random(30, 40, density=0.2, random_state=seed, format="csr")
+        b = sp.random(40, 50, density=0.2, random_state=seed + 100, format="csr")
+        product = sp.csr_array(a @ b)  # unsorted indices, as the feature products are
+        rows, cols = rng.integers(0, 30, 300), rng.integers(0, 50, 300)
+        expected = np.asarray(product[rows, cols], dtype=np.float32).ravel()
+        np.testing.assert_allclose(pair_values(product, rows, cols), expected, rtol=1e-6)
