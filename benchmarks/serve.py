@@ -19,7 +19,7 @@ other, each with one kind of request:
 - the same writes over one connection, reported ungated: a write's own latency (commit,
   live update) without the queue in front of the store's one writer.
 
-The server's memory (resident set of the supervisor and every worker, sampled every half
+The server's memory (resident set of the supervisor and every worker, sampled every quarter
 second) must stay at most :data:`MAX_RSS_GIB`; every request must succeed (2xx).
 """
 

@@ -9,7 +9,7 @@ drawn at random. An untimed warm-up of the same mix comes first. The promises:
 - no failed request: every answer 2xx, no timeout, no socket error;
 - no 5xx;
 - the server's memory (resident set of the supervisor and every worker, sampled every
-  half second) grows by less than :data:`MAX_GROWTH` between the first and the last
+  quarter second) grows by less than :data:`MAX_GROWTH` between the first and the last
   :data:`WINDOW_S` seconds of the run (the mean of each window; a run shorter than
   three windows compares its first and last thirds);
 - p50 and p99 over every request are reported, not gated.
