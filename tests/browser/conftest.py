@@ -55,7 +55,7 @@ class Server:
             return json.load(response)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """The service on 127.0.0.1 with a tiny dataset and a quickly trained model."""
     from synthetic_data import generate, make_config
@@ -117,7 +117,7 @@ def _wait_ready(base_url: str, process: subprocess.Popen, log: Path) -> None:
     pytest.fail(f"the service was not ready within {STARTUP_SECONDS} s:\n{log.read_text()}")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser():
     """Debian's Chromium, headless (Playwright's own browser download is not used)."""
     executable = chromium_path()
