@@ -122,6 +122,15 @@ class ALSSource(Recommender):
         new._init_factors = (self.user_factors_, self.item_factors_)
         return new
 
+    def _shares(self) -> np.ndarray:
+        """``share_purchases`` of every person, in index order (cached)."""
+        shares = getattr(self, "_shares_cache", None)
+        if shares is None or len(shares) != self.data_.n_users:
+            users = self.data_.dataset.users.set_index("user_id")["share_purchases"]
+            shares = users.reindex(self.data_.users.ids).fillna(True).to_numpy(dtype=bool)
+            self._shares_cache = shares
+        return shares
+
     def refit(self, data: TrainingData) -> ALSSource:
         """A new source fitted on ``data`` from these factors (see :meth:`warm_start`)."""
         return self.warm_start().fit(data)
@@ -192,10 +201,13 @@ class ALSSource(Recommender):
 
     def _explain(self, user: int, items: np.ndarray) -> list[list[Reason]]:
         history = self.data_.user_items[[user]]
+        # A person who keeps purchases private is never told "because you liked X": a
+        # reason is shown to whoever reads the list, and it would name their history.
+        private = not self._shares()[user]
         reasons = []
         for item in items:
             # The strongest liked item (bought > carted > viewed) most similar to this one.
-            keep = history.indices != item
+            keep = (history.indices != item) & (not private)
             past, strength = history.indices[keep], np.log1p(history.data[keep])
             if len(past):
                 sims = self.item_unit_[past] @ self.item_unit_[item]

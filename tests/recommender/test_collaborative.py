@@ -54,3 +54,17 @@ def test_refit_starts_from_the_earlier_factors(tiny_dataset) -> None:
     warm_gap = np.abs(warm.item_factors_ - early.item_factors_).mean()
     cold_gap = np.abs(cold.item_factors_ - early.item_factors_).mean()
     assert warm_gap < 0.5 * cold_gap
+
+
+def test_a_private_persons_reasons_never_name_their_history(tiny_dataset) -> None:
+    """ "Because you liked X" would show X to whoever reads the list: not for private people."""
+    model = ALSSource(factors=16, iterations=5, num_threads=1).fit(tiny_dataset, until=CUTOFF)
+    users = tiny_dataset.users
+    private = users.loc[~users["share_purchases"], "user_id"].to_numpy()[:30]
+    public = users.loc[users["share_purchases"], "user_id"].to_numpy()[:30]
+    hidden = model.recommend(private, k=10)
+    assert len(hidden) > 0
+    assert all(r["type"] == "collaborative" for rs in hidden["reasons"] for r in rs)
+    assert all(r["evidence"] == {} for rs in hidden["reasons"] for r in rs)
+    shown = model.recommend(public, k=10)
+    assert any(r["type"] == "similar_to_purchased" for rs in shown["reasons"] for r in rs)
