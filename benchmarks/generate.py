@@ -70,9 +70,7 @@ class Figure:
 def measure_generation(preset: str, seed: int, out: Path, on_event: EventHook) -> dict[str, Any]:
     """Generate and save ``preset`` in a child; its stage times, wall times and peak RSS."""
     run = run_child(_worker_argv("dataset", preset, seed, "--out", str(out)), on_event=on_event)
-    result = run.result()
-    result["process_wall_s"] = run.wall_s
-    result["peak_rss_gib"] = run.peak_rss_bytes / GIB
+    result = run.measured()
     result["total_s"] = result["generate_s"] + result["save_s"]
     return result
 

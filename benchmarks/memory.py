@@ -45,6 +45,14 @@ class ChildRun:
             raise RuntimeError(f"benchmark child failed (exit code {self.returncode}):\n{tail}")
         return json.loads(lines[-1])
 
+    def measured(self) -> dict[str, Any]:
+        """:meth:`result` plus the parent's view of the child: its wall time (start-up
+        included) as ``process_wall_s`` and its peak RSS as ``peak_rss_gib``."""
+        result = self.result()
+        result["process_wall_s"] = self.wall_s
+        result["peak_rss_gib"] = self.peak_rss_bytes / 2**30
+        return result
+
 
 def maxrss_bytes(usage: resource.struct_rusage) -> int:
     """``ru_maxrss`` in bytes (Linux reports KiB, macOS bytes)."""

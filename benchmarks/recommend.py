@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.generate import GIB, Figure
+from benchmarks.generate import Figure
 from benchmarks.memory import EventHook, emit_event, run_child
 from benchmarks.train import thread_info
 
@@ -59,9 +59,7 @@ def measure_serving(
     argv += ["--model", str(model_path), "--k", str(k), "--n-users", str(n_users)]
     argv += ["--warmup", str(warmup), "--batch-users", str(batch_users), "--seed", str(seed)]
     run = run_child(argv, on_event=on_event)
-    result = run.result()
-    result["process_wall_s"] = run.wall_s
-    result["peak_rss_gib"] = run.peak_rss_bytes / GIB
+    result = run.measured()
     return result
 
 

@@ -64,9 +64,7 @@ def measure_training(
         if tuned_cache is not None:
             argv += ["--tuned-cache", str(tuned_cache)]
     run = run_child(argv, on_event=on_event)
-    result = run.result()
-    result["process_wall_s"] = run.wall_s
-    result["peak_rss_gib"] = run.peak_rss_bytes / GIB
+    result = run.measured()
     return result
 
 
