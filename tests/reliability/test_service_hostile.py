@@ -6,18 +6,13 @@ in the store's rows, and through a restart (the stored posts replay into a new m
 from __future__ import annotations
 
 import ast
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 import service
 from service.app import create_app
-from service.store import Store
-from tests.service.conftest import PG_SKIP_REASON, PG_URL
 
 HOSTILE: dict[str, str] = {
     "sql quote": "'; DROP TABLE writes; --",
@@ -80,20 +75,6 @@ def hashtags_for(text: str) -> list[str]:
     """The text as a hashtag too, when it is one as given (1-64 characters, no surrounding
     whitespace or ``#``, which the service trims)."""
     return [text] if 1 <= len(text) <= 64 and text == text.strip().strip("#") else []
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store_settings(request) -> Iterator[dict]:
-    if request.param == "sqlite":
-        yield {}
-        return
-    if not PG_URL:
-        pytest.skip(PG_SKIP_REASON)
-    prefix = f"t{uuid.uuid4().hex[:10]}_"
-    yield {"database_url": PG_URL, "table_prefix": prefix}
-    store = Store(PG_URL, table_prefix=prefix)
-    store.drop()
-    store.close()
 
 
 def post(client: TestClient, body, headers=None):

@@ -19,8 +19,8 @@ import httpx
 import pytest
 
 from service.store import Store, StoredWrite
-from tests.reliability.conftest import ServerProcess, server_env, start_server
 from tests.service.conftest import API_KEY
+from tests.service.server_process import ServerProcess, server_env, start_server
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 

@@ -142,3 +142,19 @@ def store(request, tmp_path: Path) -> Iterator[Store]:
         if request.param != "sqlite":
             s.drop()
         s.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_settings(request) -> Iterator[dict]:
+    """Store settings on SQLite, and on PostgreSQL (unique table prefix, dropped after)
+    when a test database URL is given."""
+    if request.param == "sqlite":
+        yield {}
+        return
+    if not PG_URL:
+        pytest.skip(PG_SKIP_REASON)
+    prefix = f"t{uuid.uuid4().hex[:10]}_"
+    yield {"database_url": PG_URL, "table_prefix": prefix}
+    store = Store(PG_URL, table_prefix=prefix)
+    store.drop()
+    store.close()

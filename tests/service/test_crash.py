@@ -3,13 +3,8 @@ acknowledged write is there — in the store and in the model's answers."""
 
 from __future__ import annotations
 
-import os
-import shutil
 import signal
-import socket
-import subprocess
 import sys
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -18,63 +13,24 @@ import pytest
 
 from service.store import Store
 from tests.service.conftest import API_KEY
+from tests.service.server_process import server_env, start_server
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL is POSIX")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def socialcart_command() -> list[str]:
-    script = Path(sys.executable).parent / "socialcart"
-    if script.exists():
-        return [str(script)]
-    found = shutil.which("socialcart")
-    assert found, "the socialcart console script is not installed"
-    return [found]
-
-
-def start_server(cwd: Path, env: dict[str, str], port: int) -> subprocess.Popen:
-    proc = subprocess.Popen(
-        [*socialcart_command(), "serve", "--port", str(port)],
-        cwd=cwd,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"server exited: {proc.stderr.read().decode()[-2000:]}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    proc.kill()
-    raise AssertionError("server did not become ready")
-
-
 def test_acknowledged_writes_survive_sigkill(tmp_path: Path, service_data) -> None:
     db = tmp_path / "store.db"
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("SOCIALCART_")},
-        "SOCIALCART_MODEL_DIR": str(service_data.model_dir),
-        "SOCIALCART_DATABASE_URL": f"sqlite:///{db}",
-        "SOCIALCART_API_KEY": API_KEY,
-        "SOCIALCART_WRITE_RATE_LIMIT": "1000/second",
-    }
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
+    env = server_env(
+        service_data.model_dir,
+        database_url=f"sqlite:///{db}",
+        api_key=API_KEY,
+        write_rate_limit="1000/second",
+    )
     headers = {"X-API-Key": API_KEY}
-    proc = start_server(tmp_path, env, port)
+    server = start_server(tmp_path, env, "first")
     acked: dict[str, dict] = {}
     try:
-        with httpx.Client(base_url=base, headers=headers, timeout=30) as http:
+        with httpx.Client(base_url=server.base, headers=headers, timeout=30) as http:
             followed = {
                 u: {
                     f["user_id"]
@@ -110,8 +66,8 @@ def test_acknowledged_writes_survive_sigkill(tmp_path: Path, service_data) -> No
                     if r.status_code == 201:
                         acked[key] = r.json()
     finally:
-        proc.send_signal(signal.SIGKILL)  # no shutdown hook runs
-        proc.wait(timeout=10)
+        server.proc.send_signal(signal.SIGKILL)  # no shutdown hook runs
+        server.proc.wait(timeout=10)
     assert len(acked) == 18
 
     store = Store(f"sqlite:///{db}")
@@ -121,9 +77,9 @@ def test_acknowledged_writes_survive_sigkill(tmp_path: Path, service_data) -> No
     for key, body in acked.items():
         assert stored[key].seq == body["seq"]
 
-    proc = start_server(tmp_path, env, port)
+    server = start_server(tmp_path, env, "second")
     try:
-        with httpx.Client(base_url=base, headers=headers, timeout=30) as http:
+        with httpx.Client(base_url=server.base, headers=headers, timeout=30) as http:
             for u, v in targets.items():
                 now = {
                     f["user_id"]
@@ -142,5 +98,5 @@ def test_acknowledged_writes_survive_sigkill(tmp_path: Path, service_data) -> No
             metrics = http.get("/metrics").text
             assert 'socialcart_live_updates_total{kind="post",origin="replay"} 6.0' in metrics
     finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=20)
+        server.proc.send_signal(signal.SIGTERM)
+        server.proc.wait(timeout=20)

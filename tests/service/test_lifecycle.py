@@ -5,17 +5,14 @@ from __future__ import annotations
 import json
 import shutil
 import threading
-import uuid
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
-import pytest
 from fastapi.testclient import TestClient
 
 from service.app import create_app
 from service.store import Store
-from tests.service.conftest import API_KEY, PG_SKIP_REASON, PG_URL
+from tests.service.conftest import API_KEY
 
 LOSE_WEIGHT = "trying to lose weight before summer #减肥#"
 
@@ -23,22 +20,6 @@ LOSE_WEIGHT = "trying to lose weight before summer #减肥#"
 def following(client: TestClient, user: int) -> list[int]:
     body = client.get(f"/v1/users/{user}/following", params={"limit": 500}).json()
     return [f["user_id"] for f in body["data"]]
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store_settings(request, tmp_path, make_settings) -> Iterator[dict]:
-    """Store settings on SQLite, and on PostgreSQL (unique table prefix, dropped after)
-    when a test database URL is given."""
-    if request.param == "sqlite":
-        yield {}
-        return
-    if not PG_URL:
-        pytest.skip(PG_SKIP_REASON)
-    prefix = f"t{uuid.uuid4().hex[:10]}_"
-    yield {"database_url": PG_URL, "table_prefix": prefix}
-    store = Store(PG_URL, table_prefix=prefix)
-    store.drop()
-    store.close()
 
 
 def test_a_restart_replays_every_stored_write(tmp_path, make_settings, store_settings) -> None:
