@@ -51,6 +51,20 @@ def atomic_directory(target: str | os.PathLike, *, overwrite: bool = False) -> I
         raise
 
 
+@contextmanager
+def atomic_file(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary sibling path (same suffix) to write; on success it replaces
+    ``path`` in one rename, so a killed writer leaves the old file or the new one."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}{path.suffix}")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
 def recover(target: str | os.PathLike) -> None:
     """Clean up after writers to ``target`` that were killed mid-write.
 

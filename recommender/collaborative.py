@@ -201,13 +201,14 @@ class ALSSource(Recommender):
 
     def _explain(self, user: int, items: np.ndarray) -> list[list[Reason]]:
         history = self.data_.user_items[[user]]
-        # A person who keeps purchases private is never told "because you liked X": a
-        # reason is shown to whoever reads the list, and it would name their history.
-        private = not self._shares()[user]
+        if not self._shares()[user]:
+            # A person who keeps purchases private is never told "because you liked X": a
+            # reason is shown to whoever reads the list, and it would name their history.
+            history = sp.csr_array(history.shape, dtype=history.dtype)
         reasons = []
         for item in items:
             # The strongest liked item (bought > carted > viewed) most similar to this one.
-            keep = (history.indices != item) & (not private)
+            keep = history.indices != item
             past, strength = history.indices[keep], np.log1p(history.data[keep])
             if len(past):
                 sims = self.item_unit_[past] @ self.item_unit_[item]

@@ -106,16 +106,13 @@ class FeatureContext:
         link_items = data.items.lookup(
             linked["product_id"].to_numpy(np.int64, na_value=-1), missing="ignore"
         )
-        ok = link_items >= 0
-        links = sp.csr_array(
-            (np.ones(int(ok.sum()), np.float32), (linked["u"].to_numpy()[ok], link_items[ok])),
-            shape=(data.n_users, data.n_items),
-        )
+        links = _indicator(linked["u"].to_numpy(), link_items, link_items >= 0, data)
         endorsed = sp.csr_array(((bought_visible + links) > 0).astype(np.float32))
         # Purchases still in followers' feeds: the fresh social cue (older ones mostly say
         # "similar taste", which followees_bought already carries).
-        fresh_buy = (inter["event"].astype(str) == "purchase").to_numpy().copy()
-        fresh_buy &= ~private[inter["u"].to_numpy()] & (age_days <= feed_days)
+        fresh_buy = (inter["event"].astype(str) == "purchase").to_numpy() & (
+            ~private[inter["u"].to_numpy()] & (age_days <= feed_days)
+        )
         return cls(
             bought_recent=_indicator(inter["u"].to_numpy(), items, fresh_buy, data),
             endorsed=endorsed,

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
@@ -27,6 +26,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from recommender.atomic import atomic_file
 from recommender.dataset import Dataset
 from recommender.errors import DatasetError
 from synthetic_data.datacard_graph import N_WEDGE_SAMPLES
@@ -279,11 +279,9 @@ def _write_card(
 
 
 def _write_text(path: Path, text: str) -> None:
-    """Write through a temporary sibling and a rename: a killed writer leaves the old file
-    or the new one, never half of one (the card sits inside a dataset directory)."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    """Written whole or not at all (the card sits inside a dataset directory)."""
+    with atomic_file(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
 
 
 # ------------------------------------------------------------------------ CLI

@@ -7,13 +7,13 @@ no follows, ...) still gets its file, showing what is missing, so the card's lin
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from recommender.atomic import atomic_file
 from synthetic_data.datacard_graph import PowerLawFit, power_law_ccdf
 from synthetic_data.datacard_stats import TAOBAO_EVENTS, TAOBAO_MIX, Measurements
 
@@ -51,9 +51,8 @@ def write_plots(m: Measurements, out_dir: Path) -> dict[str, Path]:
         draw(ax, m)
         ax.set_title(PLOT_TITLES[name])
         path = out_dir / PLOT_FILES[name]
-        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}.png")
-        fig.savefig(tmp, dpi=DPI)
-        os.replace(tmp, path)  # a killed writer leaves no half-drawn plot
+        with atomic_file(path) as tmp:  # a killed writer leaves no half-drawn plot
+            fig.savefig(tmp, dpi=DPI)
         written[name] = path
     return written
 
