@@ -267,7 +267,7 @@ class Recommender(BaseEstimator):
             raise ValueError(f"k == {k}, must be >= 1.")
         users = self.users_.lookup(np.atleast_1d(user_ids))
         blocked = self._blocked_items(exclude_items, categories, min_price, max_price)
-        exclude = self.data_.purchased[users] if exclude_purchased else None
+        exclude = self.data_.rows("purchased", users) if exclude_purchased else None
         items, scores, found = self._lists(users, k, exclude=exclude, blocked=blocked)
         valid = items >= 0
         row_of, _ = np.nonzero(valid)

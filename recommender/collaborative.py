@@ -200,7 +200,7 @@ class ALSSource(Recommender):
         return cached[1]
 
     def _explain(self, user: int, items: np.ndarray) -> list[list[Reason]]:
-        history = self.data_.user_items[[user]]
+        history = self.data_.rows("user_items", [user])
         if not self._shares()[user]:
             # A person who keeps purchases private is never told "because you liked X": a
             # reason is shown to whoever reads the list, and it would name their history.
@@ -243,16 +243,8 @@ class ALSSource(Recommender):
         item factors (``implicit``'s ``recalculate_user``), no refit."""
         u = int(self.users_.lookup(user_id)[0])
         items = self.items_.lookup(np.atleast_1d(product_ids))
-        row = sp.csr_array(
-            (np.asarray(weights, dtype=np.float32), (np.zeros(len(items), int), items)),
-            shape=(1, self.data_.n_items),
-        )
-        history = self.data_.user_items[[u]] + row
-        full_row = sp.csr_array(
-            (row.data, (np.full(len(row.data), u), row.indices)), shape=self.data_.user_items.shape
-        )
-        self.data_.user_items = sp.csr_array(self.data_.user_items + full_row)
-        conf = self._confidence(sp.csr_array(history))
+        self.data_.add_live("user_items", u, items, np.asarray(weights, dtype=np.float32))
+        conf = self._confidence(self.data_.rows("user_items", [u]))
         factors = self.model_.recalculate_user(u, sp.csr_matrix(conf))
         self.user_factors_[u] = np.asarray(factors, dtype=np.float32).ravel()
 

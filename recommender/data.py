@@ -27,6 +27,13 @@ EVENT_WEIGHTS: dict[str, float] = {
 """Default strength of each funnel event as implicit feedback."""
 
 
+LIVE_FOLD_MIN = 20_000
+"""Live additions kept beside a matrix before they are folded in (see
+:meth:`TrainingData.add_live`)."""
+LIVE_FOLD_SHARE = 0.01
+"""... or this share of the matrix's entries, whichever is larger."""
+
+
 class IdIndex:
     """A bijection between raw int64 ids and dense indices ``0 .. n - 1``."""
 
@@ -84,6 +91,61 @@ class TrainingData:
     interactions: pd.DataFrame
     posts: pd.DataFrame
     event_weights: dict[str, float] = field(default_factory=lambda: dict(EVENT_WEIGHTS))
+    live_added: dict[str, dict[int, dict[int, float]]] = field(
+        default_factory=dict, repr=False, compare=False
+    )
+    """Live additions to :attr:`user_items` and :attr:`purchased` not yet folded in:
+    matrix name -> user index -> item index -> value (see :meth:`add_live`)."""
+
+    # ----------------------------------------------------------------- live
+    def rows(self, name: str, users) -> sp.csr_array:
+        """Rows ``users`` of ``user_items`` or ``purchased`` with the live additions.
+
+        Models read a person's history through this, never ``matrix[users]`` directly, so
+        a live event costs the size of a row, not of the matrix."""
+        matrix = getattr(self, name)
+        users = np.atleast_1d(np.asarray(users, dtype=np.int64))
+        out = sp.csr_array(matrix[users])
+        added = self.live_added.get(name)
+        if not added:
+            return out
+        r: list[int] = []
+        c: list[int] = []
+        v: list[float] = []
+        for row, u in enumerate(users.tolist()):
+            entries = added.get(u)
+            if entries:
+                r += [row] * len(entries)
+                c += list(entries)
+                v += list(entries.values())
+        if not r:
+            return out
+        extra = sp.csr_array((np.asarray(v, matrix.dtype), (r, c)), shape=out.shape)
+        return sp.csr_array(out + extra)
+
+    def add_live(self, name: str, user: int, items, values) -> None:
+        """Add ``values`` to ``name[user, items]`` (a live event). The additions are kept
+        beside the matrix and folded in once they reach :data:`LIVE_FOLD_SHARE` of its
+        entries (at least :data:`LIVE_FOLD_MIN`): one rebuild per many writes."""
+        added = self.live_added.setdefault(name, {}).setdefault(int(user), {})
+        for i, v in zip(np.atleast_1d(items).tolist(), np.atleast_1d(values).tolist(), strict=True):
+            added[int(i)] = added.get(int(i), 0.0) + float(v)
+        pending = sum(len(e) for e in self.live_added[name].values())
+        if pending >= max(LIVE_FOLD_MIN, LIVE_FOLD_SHARE * getattr(self, name).nnz):
+            self.fold_live(name)
+
+    def fold_live(self, name: str | None = None) -> None:
+        """Fold the live additions of ``name`` (all matrices if None) into the matrix."""
+        for key in [name] if name is not None else list(self.live_added):
+            added = self.live_added.pop(key, {})
+            r = [u for u, entries in added.items() for _ in entries]
+            c = [i for entries in added.values() for i in entries]
+            v = [x for entries in added.values() for x in entries.values()]
+            if not r:
+                continue
+            matrix = getattr(self, key)
+            extra = sp.csr_array((np.asarray(v, matrix.dtype), (r, c)), shape=matrix.shape)
+            setattr(self, key, sp.csr_array(matrix + extra))
 
     @property
     def n_users(self) -> int:
@@ -160,7 +222,9 @@ def restrict(data: TrainingData, keep: np.ndarray) -> TrainingData:
     unchanged): a training view that holds some interactions out."""
     inter = data.interactions[np.asarray(keep, dtype=bool)]
     user_items, purchased = _event_matrices(inter, data.event_weights, (data.n_users, data.n_items))
-    return dataclasses.replace(data, user_items=user_items, purchased=purchased, interactions=inter)
+    return dataclasses.replace(
+        data, user_items=user_items, purchased=purchased, interactions=inter, live_added={}
+    )
 
 
 def _event_matrices(

@@ -259,7 +259,7 @@ class HybridRecommender(LiveUpdatesMixin, _BaseComposition, Recommender):
         # scores of the union's items: no dense users x items rows.
         n = self.n_candidates
         per_source_top, per_source_max = [], []
-        ex = sp.csr_array(exclude if exclude is not None else data.purchased[users])
+        ex = sp.csr_array(exclude if exclude is not None else data.rows("purchased", users))
         sparse = []
         for source in sources:
             # A source with sparse scores computes them once for its list and the pairs.
@@ -339,7 +339,7 @@ class HybridRecommender(LiveUpdatesMixin, _BaseComposition, Recommender):
         content = self._source("content")
         if content is None or self.intent_slots <= 0:
             return ranked, scores
-        excl = sp.csr_array(exclude if exclude is not None else self.data_.purchased[users])
+        excl = sp.csr_array(exclude if exclude is not None else self.data_.rows("purchased", users))
         for row, user in enumerate(users):
             items, _ = content.recent_matches(int(user), self.intent_days, 4 * self.intent_slots)
             if len(items) == 0:
@@ -484,7 +484,7 @@ class HybridRecommender(LiveUpdatesMixin, _BaseComposition, Recommender):
     def _nominations_of(self, user: int, items: np.ndarray) -> np.ndarray:
         """Bit masks of the sources whose top ``n_candidates`` hold each item (the slow
         path: every source ranks for the person)."""
-        excl = self.data_.purchased[[user]]
+        excl = self.data_.rows("purchased", [user])
         masks = np.zeros(len(items), dtype=np.int64)
         for j, source in enumerate(self.sources_):
             top, _ = source.candidates(np.array([user]), self.n_candidates, exclude=excl)

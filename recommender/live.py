@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 from sklearn.utils.validation import check_is_fitted
 
 from recommender.base import Reason
@@ -69,8 +68,7 @@ class LiveUpdatesMixin:
         if collaborative is not None:
             collaborative.add_events(user_id, [product_id], [data.event_weights[event]])
         if event == "purchase":
-            single = sp.csr_array((np.ones(1, np.float32), ([u], [i])), shape=data.purchased.shape)
-            data.purchased = sp.csr_array(data.purchased + single)
+            data.add_live("purchased", u, [i], [1.0])
 
     def add_follow(self, follower_id: int, followee_id: int) -> None:
         """A new follow: the followee's activity reaches the follower from now on."""
@@ -155,7 +153,7 @@ class LiveUpdatesMixin:
         users = self.users_.lookup(np.unique(np.atleast_1d(user_ids)))
         if len(users) == 0:
             raise ValueError("a group needs at least one member")
-        exclude = sp.csr_array(self.data_.purchased[users])
+        exclude = self.data_.rows("purchased", users)
         items, scores = self.candidates(users, candidates, exclude=exclude)
         pool = np.unique(items[items >= 0])
         matrix = np.zeros((len(users), len(pool)), dtype=np.float64)

@@ -130,6 +130,7 @@ class SocialSource(Recommender):
         self.stacked_ = sp.csr_array(sp.hstack([self.evidence_[c] for c in COMPONENTS]))
         self._fit_share_targets(data)
         self._live = {c: {} for c in COMPONENTS}  # component -> (u, i) -> current value
+        self._fitted = {c: {} for c in COMPONENTS}  # component -> (u, i) -> value at fit
         self._live_posts: dict[tuple[int, int], int] = {}  # (u, i) -> latest post id
         self._live_bought: dict[int, set[int]] = {}
         self._live_cat: dict[tuple[str, int, int], int] = {}  # (kind, u, category) -> n
@@ -401,6 +402,8 @@ class SocialSource(Recommender):
 
     def _set(self, component: str, u: int, i: int, value: float) -> None:
         if (u, i) in self._live[component] or value != self._current(component, u, i):
+            if (u, i) not in self._fitted[component]:
+                self._fitted[component][(u, i)] = stored(self.evidence_[component], u, i)
             self._live[component][(u, i)] = value
             self._deltas = None
 
@@ -416,7 +419,8 @@ class SocialSource(Recommender):
                 pairs = self._live[c]
                 keys = np.array(list(pairs), dtype=np.int64).reshape(-1, 2)
                 new = np.fromiter(pairs.values(), np.float64, len(pairs))
-                old = np.array([stored(self.evidence_[c], u, i) for u, i in keys.tolist()])
+                fitted = self._fitted[c]  # same keys, same insertion order
+                old = np.fromiter(fitted.values(), np.float64, len(fitted))
                 delta = (new - old).astype(np.float32)
                 deltas[c] = sp.csr_array((delta, (keys[:, 0], keys[:, 1])), shape=shape)
             deltas["total"] = sp.csr_array(sum(deltas[c] for c in COMPONENTS))
@@ -512,7 +516,7 @@ class SocialSource(Recommender):
     def _bought(self, people: np.ndarray, item: int) -> np.ndarray:
         """Who of ``people`` visibly bought ``item``. A private buyer stays a target:
         leaving them out would tell the asker exactly who bought it."""
-        bought = self.data_.purchased[people][:, [item]].toarray().ravel() > 0
+        bought = self.data_.rows("purchased", people)[:, [item]].toarray().ravel() > 0
         live = np.array([item in self._live_bought.get(int(p), ()) for p in people], bool)
         return (bought | live) & self.shares_[people]
 

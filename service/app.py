@@ -42,6 +42,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        # Sync routes run in anyio's worker threads; its limiter queues the rest first in,
+        # first out.
+        to_thread.current_default_thread_limiter().total_tokens = settings.threads
         runtime = await to_thread.run_sync(Runtime.start, settings, metrics)
         app.state.runtime = runtime
         try:

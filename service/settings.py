@@ -51,6 +51,16 @@ class Settings(BaseSettings):
         description="Allowed CORS origins, comma-separated (`*` for any).",
     )
     workers: int = Field(1, ge=1, le=64, description="uvicorn worker processes.")
+    threads: int = Field(
+        4,
+        ge=1,
+        le=256,
+        description=(
+            "Requests a worker computes at once; the rest wait their turn in arrival order. "
+            "Few threads on few cores keep latency even under load (many threads contend "
+            "for the interpreter lock and the slowest requests time out)."
+        ),
+    )
     max_body_bytes: int = Field(1_000_000, ge=1024, description="Larger request bodies get 413.")
     demo_loopback_writes: bool = Field(
         False, description="Accept writes without a key from 127.0.0.1 / ::1 (local demo)."

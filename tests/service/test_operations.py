@@ -145,9 +145,35 @@ def test_settings_from_the_environment(monkeypatch, tmp_path) -> None:
     assert Settings(_env_file=None).resolved_dataset_dir == tmp_path / "data"
     (tmp_path / ".env").write_text("SOCIALCART_WORKERS=3\n")
     assert Settings(_env_file=tmp_path / ".env").workers == 3
+    monkeypatch.setenv("SOCIALCART_THREADS", "2")
+    assert Settings(_env_file=None).threads == 2
+    monkeypatch.setenv("SOCIALCART_THREADS", "0")
+    with pytest.raises(ValidationError, match="threads"):
+        Settings(_env_file=None)
+    monkeypatch.delenv("SOCIALCART_THREADS")
     monkeypatch.setenv("SOCIALCART_WRITE_RATE_LIMIT", "lots")
     with pytest.raises(ValidationError, match="write_rate_limit"):
         Settings(_env_file=None)
+
+
+def test_threads_bound_the_requests_a_worker_computes_at_once(tmp_path, make_settings) -> None:
+    from anyio import to_thread
+
+    seen = []
+    app = create_app(make_settings(tmp_path, threads=3))
+
+    @app.get("/test-only/limiter")
+    def limiter() -> dict:  # a sync route: it runs on the limited thread pool
+        return {}
+
+    @app.middleware("http")
+    async def record(request, call_next):
+        seen.append(to_thread.current_default_thread_limiter().total_tokens)
+        return await call_next(request)
+
+    with TestClient(app) as c:
+        assert c.get("/test-only/limiter").status_code == 200
+    assert seen == [3]
 
 
 def test_serve_refuses_a_missing_model(monkeypatch, tmp_path) -> None:
