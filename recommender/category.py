@@ -66,26 +66,62 @@ class CategorySource(Recommender):
             (self.share_, (self.item_category_, np.arange(data.n_items))),
             shape=(n_cat, data.n_items),
         )
+        # Each category's products best first (share, then index): a person's top-n lies
+        # among the first few of each of their categories.
+        self._ranked = np.lexsort((np.arange(data.n_items), -self.share_, self.item_category_))
+        self._ranked_ptr = np.searchsorted(
+            self.item_category_[self._ranked], np.arange(n_cat + 1), side="left"
+        )
 
     def _score(self, users: np.ndarray) -> np.ndarray:
         scores = (self.affinity_[users] @ self.category_items_).toarray().astype(np.float32)
         scores[scores <= 0] = -np.inf
         return scores
 
-    def _sparse_scores(self, users: np.ndarray) -> sp.csr_array:
-        """The finite entries of :meth:`_score` (positive ones) as a sparse matrix."""
+    def _all_scores(self, users: np.ndarray) -> sp.csr_array:
+        """The finite entries of :meth:`_score` (positive ones) as a sparse matrix: every
+        product of every category a person engages with."""
         scores = sp.csr_array(self.affinity_[users] @ self.category_items_, dtype=np.float32)
         scores.data[~(scores.data > 0)] = 0.0
         scores.eliminate_zeros()
         return scores
 
     def _score_pairs(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
-        return sparse_pairs(self._sparse_scores(np.asarray(users, dtype=np.int64)), items)
+        """``affinity[user, category(item)] * share[item]`` of each pair (no catalogue pass)."""
+        users = np.asarray(users, dtype=np.int64)
+        safe = np.maximum(items, 0)
+        affinity = sparse_pairs(self.affinity_[users], self.item_category_[safe])
+        scores = np.where(affinity > -np.inf, affinity, 0).astype(np.float32)
+        scores = scores * self.share_[safe]
+        return np.where((items >= 0) & (scores > 0), scores, -np.inf).astype(np.float32)
 
     def candidates(self, users, n, *, exclude=None, blocked=None):
+        """Each person's top-``n`` from the head of each of their categories: the first
+        ``n`` + (their excluded items) products of a category by share are the only ones of
+        it that can make the list. With ``blocked`` (a filter that may empty a category's
+        head) every product of the person's categories is scored."""
         check_is_fitted(self, "affinity_")
-        scores = self._sparse_scores(np.asarray(users, dtype=np.int64))
-        return sparse_top_n(scores, n, exclude=exclude, blocked=blocked)
+        users = np.asarray(users, dtype=np.int64)
+        if blocked is not None or n <= 0:
+            return sparse_top_n(self._all_scores(users), n, exclude=exclude, blocked=blocked)
+        rows = self.affinity_[users]
+        exclude = None if exclude is None else sp.csr_array(exclude)
+        extra = np.zeros(len(users), np.int64) if exclude is None else np.diff(exclude.indptr)
+        owner = np.repeat(np.arange(len(users)), np.diff(rows.indptr))
+        cats = rows.indices
+        start = self._ranked_ptr[cats]
+        take = np.minimum(self._ranked_ptr[cats + 1] - start, n + extra[owner])
+        # Expand the (row, category) heads into one entry per product.
+        entry_owner = np.repeat(np.arange(len(cats)), take)
+        offset = np.arange(int(take.sum())) - np.repeat(np.cumsum(take) - take, take)
+        items = self._ranked[start[entry_owner] + offset]
+        values = rows.data[entry_owner].astype(np.float32) * self.share_[items]
+        scores = sp.csr_array(
+            (values, (owner[entry_owner], items)), shape=(len(users), self.data_.n_items)
+        )
+        scores.data[~(scores.data > 0)] = 0.0
+        scores.eliminate_zeros()
+        return sparse_top_n(scores, n, exclude=exclude)
 
     def _explain(self, user: int, items: np.ndarray) -> list[list[Reason]]:
         row = self.affinity_[[user]]

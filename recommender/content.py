@@ -27,7 +27,7 @@ import pyarrow.compute as pc
 import scipy.sparse as sp
 from sklearn.utils.validation import check_is_fitted
 
-from recommender.base import Reason, Recommender, sparse_pairs, sparse_top_n
+from recommender.base import Reason, Recommender
 from recommender.data import IdIndex, TrainingData
 from recommender.metrics import top_k
 from recommender.text import excerpt, make_vectorizer, readable_words
@@ -265,25 +265,117 @@ class ContentSource(Recommender):
 
     # ----------------------------------------------------------------- score
     def _score(self, users: np.ndarray) -> np.ndarray:
-        sims = self._sparse_scores(users).tocoo()
+        sims = self._all_scores(users).tocoo()
         scores = np.full((len(users), self.item_vectors_.shape[0]), -np.inf, dtype=np.float32)
         scores[sims.row, sims.col] = sims.data
         return scores
 
-    def _sparse_scores(self, users: np.ndarray) -> sp.csr_array:
-        """The finite entries of :meth:`_score` (positive cosines) as a sparse matrix."""
+    def _all_scores(self, users: np.ndarray) -> sp.csr_array:
+        """The finite entries of :meth:`_score` (positive cosines) as a sparse matrix: every
+        product sharing a term with the profile."""
         sims = sp.csr_array(self.user_profiles_[users] @ self._item_terms(), dtype=np.float32)
         sims.data[~(sims.data > 0)] = 0.0
         sims.eliminate_zeros()
         return sims
 
     def _score_pairs(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
-        return sparse_pairs(self._sparse_scores(users), items)
+        """Cosines of each ``(users[r], items[r, c])`` only (no catalogue pass)."""
+        users = np.asarray(users, dtype=np.int64)
+        out = np.full(items.shape, -np.inf, dtype=np.float32)
+        profiles = self.user_profiles_[users]
+        for r in range(len(users)):
+            lo, hi = profiles.indptr[r], profiles.indptr[r + 1]
+            valid = items[r] >= 0
+            if hi == lo or not valid.any():
+                continue
+            scores = self._dots(profiles.indices[lo:hi], profiles.data[lo:hi], items[r][valid])
+            out[r, valid] = np.where(scores > 0, scores, -np.inf)
+        return out
+
+    def _dots(self, terms: np.ndarray, weights: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """``profile · item`` of some items, summed term by term in the profile's order
+        (the order of the sparse product of :meth:`_all_scores`: the same float32 sums)."""
+        values = sp.csr_array(self.item_vectors_[items][:, terms]).toarray()
+        acc = np.zeros(len(items), dtype=np.float32)
+        for j in range(len(terms)):
+            acc += weights[j] * values[:, j]
+        return acc
 
     def candidates(self, users, n, *, exclude=None, blocked=None):
+        """Each person's exact top-``n`` by the threshold algorithm (Fagin et al.): read
+        the posting lists of the profile's few terms best first, score what was read
+        exactly, stop once the ``n``-th best beats any product not yet read (the sum of
+        each term's weight times its next unread posting). Popular words no longer make a
+        person's request scan a large share of the catalogue."""
         check_is_fitted(self, "user_profiles_")
-        scores = self._sparse_scores(np.asarray(users, dtype=np.int64))
-        return sparse_top_n(scores, n, exclude=exclude, blocked=blocked)
+        users = np.asarray(users, dtype=np.int64)
+        m = len(users)
+        out_items = np.full((m, max(n, 0)), -1, dtype=np.int64)
+        out_scores = np.full((m, max(n, 0)), -np.inf, dtype=np.float32)
+        if n <= 0 or m == 0:
+            return out_items, out_scores
+        exclude = None if exclude is None else sp.csr_array(exclude)
+        blocked = None if blocked is None else np.asarray(blocked, bool)
+        profiles = self.user_profiles_[users]
+        for r in range(m):
+            lo, hi = profiles.indptr[r], profiles.indptr[r + 1]
+            if hi == lo:
+                continue
+            banned = None
+            if exclude is not None and exclude.indptr[r + 1] > exclude.indptr[r]:
+                banned = exclude.indices[exclude.indptr[r] : exclude.indptr[r + 1]]
+            items, scores = self._threshold_top(
+                profiles.indices[lo:hi], profiles.data[lo:hi], n, banned, blocked
+            )
+            out_items[r, : len(items)], out_scores[r, : len(items)] = items, scores
+        return out_items, out_scores
+
+    def _threshold_top(self, terms, weights, n, banned, blocked):
+        postings = self._postings()
+        starts, ends = postings.indptr[terms], postings.indptr[terms + 1]
+        depth = max(2 * n, 64)
+        while True:
+            reach = np.minimum(starts + depth, ends)
+            seen = np.unique(
+                np.concatenate([postings.indices[a:b] for a, b in zip(starts, reach, strict=True)])
+            )
+            keep = np.ones(len(seen), dtype=bool)
+            if banned is not None:
+                keep &= ~np.isin(seen, banned)
+            if blocked is not None:
+                keep &= ~blocked[seen]
+            seen = seen[keep]
+            scores = self._dots(terms, weights, seen)
+            positive = scores > 0
+            seen, scores = seen[positive], scores[positive]
+            # The best a product not read yet can score: its weight under each term is at
+            # most that term's next unread posting.
+            last = len(postings.data) - 1
+            nxt = np.where(reach < ends, postings.data[np.minimum(reach, last)], 0)
+            bound = float(np.dot(weights.astype(np.float64), nxt.astype(np.float64)))
+            done = (reach >= ends).all()
+            if len(scores) >= n and not done:
+                kth = -np.partition(-scores, n - 1)[n - 1]
+                done = kth > bound * (1 + 1e-5) + 1e-7  # a margin for float32 sums
+            if done:
+                order = np.lexsort((seen, -scores))[:n]
+                return seen[order], scores[order]
+            depth *= 4
+
+    def _postings(self) -> sp.csr_array:
+        """``item_vectors_.T`` with each term's products by decreasing weight (ties: lower
+        index first): the posting lists of :meth:`candidates`."""
+        cached = getattr(self, "_postings_cache", None)
+        if cached is None or cached[0] is not self.item_vectors_:
+            terms = self._item_terms()
+            row = np.repeat(np.arange(terms.shape[0]), np.diff(terms.indptr))
+            order = np.lexsort((terms.indices, -terms.data, row))
+            ordered = sp.csr_array(
+                (terms.data[order], terms.indices[order], terms.indptr.copy()), shape=terms.shape
+            )
+            cached = (self.item_vectors_, ordered)
+            self._postings_cache = cached
+        return cached[1]
 
     def _item_terms(self) -> sp.csr_array:
         """``item_vectors_.T`` as CSR (the fast right operand of a sparse product)."""

@@ -1,5 +1,5 @@
-"""The short soak of CI: ``socialcart bench soak`` for 8 s of mixed traffic against a
-``tiny`` model (2 workers, 16 connections, so two cores stay enough), asserting the promises:
+"""The short soak of CI: ``socialcart bench soak`` for 10 s of mixed traffic against a
+``tiny`` model (2 workers, 64 connections as the full soak), asserting the promises:
 no failed request, no 5xx, memory growth under 5 %."""
 
 from __future__ import annotations
@@ -33,8 +33,8 @@ def require_wrk() -> None:
 def soak_run(tmp_path_factory):
     require_wrk()
     out = tmp_path_factory.mktemp("soak") / "soak.json"
-    args = ["bench", "soak", *bench_dirs(tmp_path_factory), "--seconds", "8", "--warmup", "2"]
-    args += ["--connections", "16", "--json", str(out)]
+    args = ["bench", "soak", *bench_dirs(tmp_path_factory), "--seconds", "10", "--warmup", "2"]
+    args += ["--connections", "64", "--json", str(out)]
     result = CliRunner().invoke(app, args, env={"COLUMNS": "200"})
     assert out.is_file(), result.output
     return result, json.loads(out.read_text())
