@@ -70,8 +70,10 @@ class HybridRecommender(LiveUpdatesMixin, _BaseComposition, Recommender):
     ranker : classifier, optional
         Scikit-learn classifier with ``predict_proba``; default gradient-boosted trees.
         ``"none"`` ranks by the sum of the sources' normalised scores (no learning).
-    n_candidates : int, default=100
-        Candidates taken from each source per person.
+    n_candidates : int, default=50
+        Candidates taken from each source per person. On `medium` 50 ranks as well as 100
+        (NDCG@10 0.1480 against 0.1478) at half the ranking cost; 30 gives 0.1482 but a
+        lower Recall@10 (0.2341 against 0.2360).
     ranker_window_days : float, default=7.0
         Length of the window the ranker learns from (temporal data).
     ranker_holdout : float, default=0.2
@@ -100,7 +102,7 @@ class HybridRecommender(LiveUpdatesMixin, _BaseComposition, Recommender):
         *,
         sources: list[tuple[str, Recommender]] | None = None,
         ranker=None,
-        n_candidates: int = 100,
+        n_candidates: int = 50,
         ranker_window_days: float = 7.0,
         ranker_holdout: float = 0.2,
         max_train_users: int = 10_000,
