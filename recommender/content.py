@@ -58,6 +58,10 @@ class ContentSource(Recommender):
         A post's weight in the profile halves every this many days before the cut-off.
     profile_posts : int, default=50
         The profile uses the person's most recent posts, at most this many.
+    profile_terms : int or None, default=32
+        The profile keeps its this many strongest terms (None: all). A prolific writer's
+        profile otherwise runs to a hundred weak terms, and retrieval over them scans a
+        large share of the catalogue (on ``large`` such people took 0.2–0.8 s a request).
     use_reposts : bool, default=True
         Whether reposts count (with the text they repost).
     repost_weight : float, default=0.5
@@ -107,6 +111,7 @@ class ContentSource(Recommender):
         *,
         half_life_days: float = 14.0,
         profile_posts: int = 50,
+        profile_terms: int | None = 32,
         use_reposts: bool = True,
         repost_weight: float = 0.5,
         hashtag_weight: float = 0.5,
@@ -118,6 +123,7 @@ class ContentSource(Recommender):
     ) -> None:
         self.half_life_days = half_life_days
         self.profile_posts = profile_posts
+        self.profile_terms = profile_terms
         self.use_reposts = use_reposts
         self.repost_weight = repost_weight
         self.hashtag_weight = hashtag_weight
@@ -203,12 +209,14 @@ class ContentSource(Recommender):
             (weight.astype(np.float32), (self.post_users_, np.arange(len(rows)))),
             shape=(data.n_users, len(rows)),
         )
-        self.user_profiles_ = _normalise_rows(to_users @ self.post_vectors_)
+        self.user_profiles_ = self._profile(to_users @ self.post_vectors_)
 
     def _validate_params(self) -> None:
         if not self.half_life_days > 0:
             raise ValueError(f"half_life_days == {self.half_life_days}, must be > 0.")
         _check_int("profile_posts", self.profile_posts, 1)
+        if self.profile_terms is not None:
+            _check_int("profile_terms", self.profile_terms, 1)
         for name in ("repost_weight", "hashtag_weight", "category_weight"):
             value = getattr(self, name)
             if not (isinstance(value, Real) and value >= 0):
@@ -259,6 +267,21 @@ class ContentSource(Recommender):
         vectors.data[~self._used_terms[vectors.indices]] = 0.0
         vectors.eliminate_zeros()
         return _normalise_rows(vectors)
+
+    def _profile(self, weighted_terms) -> sp.csr_array:
+        """Unit-length profiles of summed post vectors, each cut to its ``profile_terms``
+        strongest terms (ties: the lower term index)."""
+        matrix = sp.csr_array(weighted_terms, dtype=np.float32, copy=True)
+        matrix.sum_duplicates()
+        if self.profile_terms is not None and len(matrix.data):
+            row = np.repeat(np.arange(matrix.shape[0]), np.diff(matrix.indptr))
+            order = np.lexsort((matrix.indices, -np.abs(matrix.data), row))
+            rank = np.arange(len(order)) - matrix.indptr[row[order]]
+            keep = np.zeros(len(order), dtype=bool)
+            keep[order[rank < self.profile_terms]] = True
+            matrix.data[~keep] = 0.0
+            matrix.eliminate_zeros()
+        return _normalise_rows(matrix)
 
     def _decay(self, ages: np.ndarray) -> np.ndarray:
         return 0.5 ** (np.maximum(ages, 0.0) / float(self.half_life_days))
@@ -361,6 +384,10 @@ class ContentSource(Recommender):
                 order = np.lexsort((seen, -scores))[:n]
                 return seen[order], scores[order]
             depth *= 4
+            # Once the next step would read most of the lists anyway, read them whole
+            # (one pass instead of several ever deeper ones).
+            if (np.minimum(starts + depth, ends) - starts).sum() * 2 >= (ends - starts).sum():
+                depth = int((ends - starts).max())
 
     def _postings(self) -> sp.csr_array:
         """``item_vectors_.T`` with each term's products by decreasing weight (ties: lower
@@ -536,7 +563,7 @@ class ContentSource(Recommender):
         posts = self._user_posts(u)
         decay = self._decay(posts.ages - posts.ages.min())
         row = (posts.weights * decay).astype(np.float32) @ posts.vectors
-        self._set_profile(u, _normalise_rows(sp.csr_array(row[None, :])))
+        self._set_profile(u, self._profile(sp.csr_array(row[None, :])))
 
     def _user_posts(self, u: int) -> _Posts:
         """The person's profile posts (fitted and live), newest first."""

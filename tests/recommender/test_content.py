@@ -205,6 +205,22 @@ def test_profile_keeps_only_the_most_recent_posts(tiny_dataset: Dataset) -> None
     assert categories(tiny_dataset, recs).str.startswith(WEIGHT_LOSS).all()
 
 
+def test_profile_keeps_its_strongest_terms(tiny_dataset: Dataset) -> None:
+    full = ContentSource(profile_terms=None).fit(tiny_dataset, until=CUTOFF)
+    cut = ContentSource(profile_terms=3).fit(tiny_dataset, until=CUTOFF)
+    sizes = np.diff(cut.user_profiles_.indptr)
+    assert sizes.max() == 3 and np.diff(full.user_profiles_.indptr).max() > 3
+    user = int(np.flatnonzero(np.diff(full.user_profiles_.indptr) > 3)[0])
+    row = full.user_profiles_[[user]]
+    strongest = row.indices[np.lexsort((row.indices, -row.data))[:3]]
+    kept = cut.user_profiles_[[user]]
+    assert sorted(kept.indices.tolist()) == sorted(strongest.tolist())
+    np.testing.assert_allclose(np.linalg.norm(kept.data), 1.0, rtol=1e-5)
+    # A live post's profile is cut the same way.
+    cut.add_post(int(cut.users_.raw(user)), LOSE_WEIGHT + " and yoga and running shoes")
+    assert cut.user_profiles_[[user]].nnz == 3
+
+
 # ------------------------------------------------------------ other output
 def test_silent_users_get_no_recommendations(tiny_dataset: Dataset) -> None:
     model = ContentSource().fit(tiny_dataset, until=CUTOFF)
@@ -267,6 +283,7 @@ def test_readable_words_merge_overlapping_characters() -> None:
     [
         ({"half_life_days": 0}, r"half_life_days == 0, must be > 0\."),
         ({"profile_posts": 0}, r"profile_posts == 0, must be an int >= 1\."),
+        ({"profile_terms": 0}, r"profile_terms == 0, must be an int >= 1\."),
         ({"repost_weight": -1.0}, r"repost_weight == -1.0, must be >= 0\."),
         ({"hashtag_weight": -0.5}, r"hashtag_weight == -0.5, must be >= 0\."),
         ({"category_weight": -1}, r"category_weight == -1, must be >= 0\."),
