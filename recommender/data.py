@@ -96,6 +96,8 @@ class TrainingData:
     )
     """Live additions to :attr:`user_items` and :attr:`purchased` not yet folded in:
     matrix name -> user index -> item index -> value (see :meth:`add_live`)."""
+    live_pending: dict[str, int] = field(default_factory=dict, repr=False, compare=False)
+    """Entries of :attr:`live_added` per matrix (kept as a count, not recounted per write)."""
 
     # ----------------------------------------------------------------- live
     def rows(self, name: str, users) -> sp.csr_array:
@@ -128,9 +130,11 @@ class TrainingData:
         beside the matrix and folded in once they reach :data:`LIVE_FOLD_SHARE` of its
         entries (at least :data:`LIVE_FOLD_MIN`): one rebuild per many writes."""
         added = self.live_added.setdefault(name, {}).setdefault(int(user), {})
+        before = len(added)
         for i, v in zip(np.atleast_1d(items).tolist(), np.atleast_1d(values).tolist(), strict=True):
             added[int(i)] = added.get(int(i), 0.0) + float(v)
-        pending = sum(len(e) for e in self.live_added[name].values())
+        pending = self.live_pending.get(name, 0) + len(added) - before
+        self.live_pending[name] = pending
         if pending >= max(LIVE_FOLD_MIN, LIVE_FOLD_SHARE * getattr(self, name).nnz):
             self.fold_live(name)
 
@@ -138,6 +142,7 @@ class TrainingData:
         """Fold the live additions of ``name`` (all matrices if None) into the matrix."""
         for key in [name] if name is not None else list(self.live_added):
             added = self.live_added.pop(key, {})
+            self.live_pending.pop(key, None)
             r = [u for u, entries in added.items() for _ in entries]
             c = [i for entries in added.values() for i in entries]
             v = [x for entries in added.values() for x in entries.values()]
@@ -216,7 +221,12 @@ def restrict(data: TrainingData, keep: np.ndarray) -> TrainingData:
     inter = data.interactions[np.asarray(keep, dtype=bool)]
     user_items, purchased = _event_matrices(inter, data.event_weights, (data.n_users, data.n_items))
     return dataclasses.replace(
-        data, user_items=user_items, purchased=purchased, interactions=inter, live_added={}
+        data,
+        user_items=user_items,
+        purchased=purchased,
+        interactions=inter,
+        live_added={},
+        live_pending={},
     )
 
 
