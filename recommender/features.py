@@ -137,14 +137,15 @@ class FeatureContext:
     def pair_features(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         """Features of each ``(users[j], items[j])`` pair: shape (len(users), n_features)."""
         uniq, row = np.unique(users, return_inverse=True)
-        f_engaged = pair_values(self.follows[uniq] @ self.engaged, row, items)
-        f_bought = pair_values(self.follows[uniq] @ self.bought, row, items)
+        followees = self.follows[uniq]
+        f_engaged = pair_values(followees @ self.engaged, row, items)
+        f_bought = pair_values(followees @ self.bought, row, items)
         m_engaged = pair_values(self.mutual[uniq] @ self.engaged, row, items)
         k_engaged = pair_values(self.kol_follows[uniq] @ self.engaged, row, items)
         affinity = pair_values(self.user_leaf[uniq], row, self.item_leaf[items])
         own = pair_values(self.user_items[uniq], row, items)
         category_events = pair_values(self.user_leaf_events[uniq], row, self.item_leaf[items])
-        f_recent = pair_values(self.follows[uniq] @ self.bought_recent, row, items)
+        f_recent = pair_values(followees @ self.bought_recent, row, items)
         gap = np.abs(self.log_price[items] - self.user_log_price[users])
         return np.column_stack(
             [
