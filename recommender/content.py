@@ -210,6 +210,7 @@ class ContentSource(Recommender):
             shape=(data.n_users, len(rows)),
         )
         self.user_profiles_ = self._profile(to_users @ self.post_vectors_)
+        self._postings()  # built now, not by the first request after a (re)load
 
     def _validate_params(self) -> None:
         if not self.half_life_days > 0:
