@@ -81,10 +81,7 @@ class CategorySource(Recommender):
     def _all_scores(self, users: np.ndarray) -> sp.csr_array:
         """The finite entries of :meth:`_score` (positive ones) as a sparse matrix: every
         product of every category a person engages with."""
-        scores = sp.csr_array(self.affinity_[users] @ self.category_items_, dtype=np.float32)
-        scores.data[~(scores.data > 0)] = 0.0
-        scores.eliminate_zeros()
-        return scores
+        return _positive(self.affinity_[users] @ self.category_items_)
 
     def _score_pairs(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         """``affinity[user, category(item)] * share[item]`` of each pair (no catalogue pass)."""
@@ -116,11 +113,11 @@ class CategorySource(Recommender):
         offset = np.arange(int(take.sum())) - np.repeat(np.cumsum(take) - take, take)
         items = self._ranked[start[entry_owner] + offset]
         values = rows.data[entry_owner].astype(np.float32) * self.share_[items]
-        scores = sp.csr_array(
-            (values, (owner[entry_owner], items)), shape=(len(users), self.data_.n_items)
+        scores = _positive(
+            sp.csr_array(
+                (values, (owner[entry_owner], items)), shape=(len(users), self.data_.n_items)
+            )
         )
-        scores.data[~(scores.data > 0)] = 0.0
-        scores.eliminate_zeros()
         return sparse_top_n(scores, n, exclude=exclude)
 
     def _explain(self, user: int, items: np.ndarray) -> list[list[Reason]]:
@@ -142,3 +139,11 @@ class CategorySource(Recommender):
                 ]
             )
         return reasons
+
+
+def _positive(scores) -> sp.csr_array:
+    """The positive entries of a score matrix (the finite scores of :meth:`_score`)."""
+    scores = sp.csr_array(scores, dtype=np.float32)
+    scores.data[~(scores.data > 0)] = 0.0
+    scores.eliminate_zeros()
+    return scores
