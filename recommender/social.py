@@ -419,8 +419,8 @@ class SocialSource(Recommender):
                 pairs = self._live[c]
                 keys = np.array(list(pairs), dtype=np.int64).reshape(-1, 2)
                 new = np.fromiter(pairs.values(), np.float64, len(pairs))
-                fitted = self._fitted[c]  # same keys, same insertion order
-                old = np.fromiter(fitted.values(), np.float64, len(fitted))
+                fitted = self._fitted[c]
+                old = np.fromiter((fitted[k] for k in pairs), np.float64, len(pairs))
                 delta = (new - old).astype(np.float32)
                 deltas[c] = sp.csr_array((delta, (keys[:, 0], keys[:, 1])), shape=shape)
             deltas["total"] = sp.csr_array(sum(deltas[c] for c in COMPONENTS))
