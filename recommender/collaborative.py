@@ -20,6 +20,10 @@ from threadpoolctl import threadpool_limits
 from recommender.base import Reason, Recommender
 from recommender.data import TrainingData
 
+BM25_K1 = 100.0
+BM25_B = 0.8
+"""BM25 weighting of the interactions (``implicit``'s ``bm25_weight``)."""
+
 
 class ALSSource(Recommender):
     """Implicit ALS over the event-weighted user-item matrix.
@@ -150,16 +154,40 @@ class ALSSource(Recommender):
             )
 
     def _confidence(self, user_items: sp.csr_array) -> sp.csr_array:
+        """Confidence of the whole user × item matrix (fit, load). With BM25 weighting it
+        also records the statistics BM25 takes from the whole matrix (each item's inverse
+        document frequency, the mean row length), which :meth:`_row_confidence` needs."""
         conf = sp.csr_array(user_items, dtype=np.float32, copy=True)
         if self.weighting == "bm25":
             from implicit.nearest_neighbours import bm25_weight
 
             conf.data[:] = 1.0
-            weighted = bm25_weight(sp.coo_matrix(conf), K1=100, B=0.8).tocsr()
+            coo = sp.coo_matrix(conf)
+            idf = np.log(float(coo.shape[0])) - np.log1p(
+                np.bincount(coo.col, minlength=coo.shape[1])
+            )
+            self._bm25_stats = (idf, float(np.ravel(coo.sum(axis=1)).mean()))
+            weighted = bm25_weight(coo, K1=BM25_K1, B=BM25_B).tocsr()
             conf = sp.csr_array(weighted, dtype=np.float32)
             conf.data *= self.alpha
             return conf
         conf.data = self.alpha * np.log1p(conf.data)
+        return conf
+
+    def _row_confidence(self, rows: sp.csr_array) -> sp.csr_array:
+        """Confidence of some rows (a live event), weighted as :meth:`_confidence` weighted
+        them in the whole matrix: BM25 of a lone row would take its statistics from that
+        row alone (every item's idf ``log(1) - log(2)`` < 0, a negative confidence)."""
+        if self.weighting != "bm25":
+            return self._confidence(rows)
+        idf, mean_length = self._bm25_stats
+        conf = sp.csr_array(rows, dtype=np.float32, copy=True)
+        conf.sum_duplicates()
+        length = np.diff(conf.indptr).astype(np.float64)
+        norm = (1.0 - BM25_B) + BM25_B * length / max(mean_length, 1e-12)
+        row = np.repeat(np.arange(conf.shape[0]), np.diff(conf.indptr))
+        weight = (BM25_K1 + 1.0) / (BM25_K1 * norm[row] + 1.0) * idf[conf.indices]
+        conf.data = (self.alpha * weight).astype(np.float32)
         return conf
 
     def _score(self, users: np.ndarray) -> np.ndarray:
@@ -244,7 +272,7 @@ class ALSSource(Recommender):
         u = int(self.users_.lookup(user_id)[0])
         items = self.items_.lookup(np.atleast_1d(product_ids))
         self.data_.add_live("user_items", u, items, np.asarray(weights, dtype=np.float32))
-        conf = self._confidence(self.data_.rows("user_items", [u]))
+        conf = self._row_confidence(self.data_.rows("user_items", [u]))
         factors = self.model_.recalculate_user(u, sp.csr_matrix(conf))
         self.user_factors_[u] = np.asarray(factors, dtype=np.float32).ravel()
 

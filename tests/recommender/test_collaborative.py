@@ -29,6 +29,34 @@ def test_fold_in_changes_the_users_factors(tiny_dataset) -> None:
     assert not (model.user_factors_[0] == before).all()
 
 
+@pytest.mark.parametrize("weighting", ["bm25", "log"])
+def test_fold_in_weighs_a_row_as_the_fit_weighed_the_whole_matrix(tiny_dataset, weighting) -> None:
+    """BM25 takes statistics from the whole matrix (item idf, mean row length): a lone
+    person's row must be weighted with the fitted ones, or every confidence comes out
+    negative and a live event pushes the person away from what they just bought."""
+    model = ALSSource(factors=16, iterations=15, num_threads=1, weighting=weighting)
+    model.fit(tiny_dataset, until=CUTOFF)
+    users = np.arange(model.data_.n_users)
+    rows = model._row_confidence(model.data_.rows("user_items", users))
+    np.testing.assert_allclose(rows.toarray(), model.confidence_.toarray(), rtol=1e-5)
+
+    u = int(np.argmax(np.diff(model.data_.user_items.indptr)))
+    seen = set(model.data_.user_items[[u]].indices.tolist())
+    scores = model.item_factors_ @ model.user_factors_[u]
+    # Three well-known products (the longest factors) the person has not engaged with.
+    by_norm = np.argsort(-np.linalg.norm(model.item_factors_, axis=1))
+    fresh = [int(i) for i in by_norm if int(i) not in seen][:3]
+    before = scores[fresh]
+    model.add_events(
+        model.users_.raw(np.array([u]))[0], model.items_.raw(np.array(fresh)), [8.0] * 3
+    )
+    conf = model._row_confidence(model.data_.rows("user_items", [u]))
+    assert (conf.data > 0).all()
+    after = model.item_factors_[fresh] @ model.user_factors_[u]
+    assert np.isfinite(model.user_factors_[u]).all()
+    assert (after > before).all()
+
+
 @pytest.mark.parametrize(
     ("param", "value", "message"),
     [
