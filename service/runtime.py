@@ -100,7 +100,7 @@ class Runtime:
         """Apply the stored writes after the model's cut-off it has not seen yet."""
         after = max(holder.applied_seq - SEQ_SLACK, 0)
         n = 0
-        for write in self.store.replay(holder.cutoff, after_seq=after):
+        for write in self.store.replay(holder.cutoff, after_seq=after, skip=holder.seen):
             if holder.seen(write.seq):
                 continue
             self._apply(holder, write, origin)

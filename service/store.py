@@ -9,17 +9,26 @@ same transaction. :meth:`Store.append` returns only after the transaction has co
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import os
+import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not POSIX: SQLite's own busy handler only
+    fcntl = None
 
 WRITE_KINDS = ("post", "event", "follow", "unfollow")
 POST_ID_BASE = 10**12
@@ -88,12 +97,74 @@ def _content_hash(kind: str, payload: dict[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+class WriterLock:
+    """Writers of one SQLite file take turns on an OS lock (``flock`` on a file beside the
+    database) before they open their transaction.
+
+    SQLite lets one writer in at a time; the others' busy handler sleeps between tries
+    (1, 2, 5, 10, ... up to 100 ms), so with several worker processes writing at once a
+    write waited tens to hundreds of milliseconds for a lock released long before. A
+    process blocked on ``flock`` wakes as soon as the holder lets go. Without a lock file
+    (in-memory database, a directory that cannot be written, not POSIX) writers fall back
+    to SQLite's handler: slower under contention, still correct."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self._threads = threading.Lock()  # flock is per open file, not per thread
+        self._fd: int | None = None
+        self._pid: int | None = None
+
+    def _open(self) -> int | None:
+        if self.path is None or fcntl is None:
+            return None
+        if self._fd is not None and self._pid == os.getpid():
+            return self._fd
+        try:
+            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError:
+            return None
+        self._pid = os.getpid()
+        return self._fd
+
+    @contextlib.contextmanager
+    def hold(self) -> Iterator[None]:
+        with self._threads:
+            fd = self._open()
+            if fd is not None:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                if fd is not None:
+                    fcntl.flock(fd, fcntl.LOCK_UN)
+
+    def close(self) -> None:
+        if self._fd is not None and self._pid == os.getpid():
+            with contextlib.suppress(OSError):
+                os.close(self._fd)
+        self._fd = None
+
+
+def _sqlite_file(engine: Engine) -> Path | None:
+    """The database file of a SQLite engine (None: in memory, or not SQLite)."""
+    if engine.dialect.name != "sqlite":
+        return None
+    database = engine.url.database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return Path(database)
+
+
 class Store:
     """The durable write log. ``table_prefix`` lets several stores share one database."""
 
     def __init__(self, url: str, *, table_prefix: str = "") -> None:
         self.url = normalise_url(url)
         self.engine = self._engine(self.url)
+        db_file = _sqlite_file(self.engine)
+        self.writer_lock = WriterLock(
+            None if db_file is None else db_file.with_name(db_file.name + ".writer-lock")
+        )
         self.metadata = sa.MetaData()
         p = table_prefix
         self.writes = sa.Table(
@@ -183,6 +254,7 @@ class Store:
 
     def close(self) -> None:
         self.engine.dispose()
+        self.writer_lock.close()
 
     def ping(self) -> None:
         """Raise unless the store can take a write. ``SELECT 1``; on SQLite also a rewrite of
@@ -192,7 +264,7 @@ class Store:
         with self.engine.connect() as conn:
             conn.execute(sa.text("SELECT 1"))
         if self.engine.dialect.name == "sqlite":
-            with self.engine.begin() as conn:
+            with self.writer_lock.hold(), self.engine.begin() as conn:
                 conn.execute(self.probe.delete())
                 conn.execute(self.probe.insert().values(id=1, checked_us=to_us(datetime.now(UTC))))
 
@@ -214,7 +286,7 @@ class Store:
         digest = _content_hash(kind, payload)
         created_us = to_us(created_at or datetime.now(UTC))
         try:
-            with self.engine.begin() as conn:
+            with self.writer_lock.hold(), self.engine.begin() as conn:
                 seq = conn.execute(
                     self.writes.insert().values(
                         client_id=client_id, kind=kind, content_hash=digest, created_us=created_us
@@ -287,10 +359,16 @@ class Store:
             return None if row is None else self._assemble(conn, [row])[0]
 
     def replay(
-        self, since: datetime | None = None, *, after_seq: int = 0, batch: int = 1000
+        self,
+        since: datetime | None = None,
+        *,
+        after_seq: int = 0,
+        batch: int = 1000,
+        skip: Callable[[int], bool] | None = None,
     ) -> Iterator[StoredWrite]:
         """Stored writes accepted after ``since`` (all if None) with ``seq > after_seq``, in
-        ``seq`` order, read in batches."""
+        ``seq`` order, read in batches. Writes whose ``seq`` ``skip`` accepts are left out
+        before their rows are read (a reader that has applied most of them already)."""
         w = self.writes
         since_us = None if since is None else to_us(since)
         while True:
@@ -299,11 +377,12 @@ class Store:
                 query = query.where(w.c.created_us > since_us)
             with self.engine.connect() as conn:
                 rows = conn.execute(query).all()
-                writes = self._assemble(conn, rows)
+                wanted = rows if skip is None else [r for r in rows if not skip(int(r.seq))]
+                writes = self._assemble(conn, wanted)
             yield from writes
             if len(rows) < batch:
                 return
-            after_seq = writes[-1].seq
+            after_seq = int(rows[-1].seq)
 
     def counts(self) -> dict[str, int]:
         """Number of stored writes of each kind."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -109,3 +110,50 @@ def test_postgres_urls_use_psycopg3() -> None:
     assert normalise_url("postgresql://u@h/db") == "postgresql+psycopg://u@h/db"
     assert normalise_url("postgres://u@h/db") == "postgresql+psycopg://u@h/db"
     assert normalise_url("sqlite:///x.db") == "sqlite:///x.db"
+
+
+def test_replay_can_skip_writes_before_reading_them(store: Store) -> None:
+    seqs = [
+        store.append("follow", {"follower_id": 1, "followee_id": 10 + j}).write.seq
+        for j in range(5)
+    ]
+    skipped = set(seqs[1:4])
+    replayed = list(store.replay(skip=skipped.__contains__, batch=2))
+    assert [w.seq for w in replayed] == [seqs[0], seqs[4]]
+    assert replayed[1].payload == {"follower_id": 1, "followee_id": 14}
+
+
+def test_sqlite_writers_queue_on_an_os_lock_beside_the_file(tmp_path) -> None:
+    """A second store on the same file (another worker process) waits on the writer lock
+    and writes as soon as it is released."""
+    first = Store(f"sqlite:///{tmp_path / 's.db'}").create()
+    second = Store(f"sqlite:///{tmp_path / 's.db'}").create()
+    assert first.writer_lock.path == tmp_path / "s.db.writer-lock"
+    done = threading.Event()
+
+    def write() -> None:
+        second.append("follow", {"follower_id": 1, "followee_id": 2}, client_id="w")
+        done.set()
+
+    with first.writer_lock.hold():
+        thread = threading.Thread(target=write)
+        thread.start()
+        assert not done.wait(0.3)  # flock is per open file: the second store waits
+    assert done.wait(5)
+    thread.join()
+    assert first.get("w") is not None
+    first.close()
+    second.close()
+
+
+def test_sqlite_store_without_a_lock_file_still_writes(tmp_path) -> None:
+    """Where the lock file cannot be opened, SQLite's own busy handler serialises writers."""
+    (tmp_path / "s.db.writer-lock").mkdir()  # a directory cannot be opened for writing
+    store = Store(f"sqlite:///{tmp_path / 's.db'}").create()
+    store.append("follow", {"follower_id": 1, "followee_id": 2}, client_id="w")
+    store.ping()
+    assert store.get("w").payload == {"follower_id": 1, "followee_id": 2}
+    store.close()
+    memory = Store("sqlite://")
+    assert memory.writer_lock.path is None
+    memory.close()
