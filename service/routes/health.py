@@ -15,8 +15,9 @@ logger = logging.getLogger("socialcart.service")
 
 
 @router.get("/healthz", response_model=HealthPublic)
-def read_health() -> dict:
-    """The process is alive."""
+async def read_health() -> dict:
+    """The process is alive. Answered on the event loop, not queued behind the requests
+    the worker threads are computing (a liveness probe must not time out under load)."""
     return {"status": "ok"}
 
 

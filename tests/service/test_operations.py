@@ -176,6 +176,36 @@ def test_threads_bound_the_requests_a_worker_computes_at_once(tmp_path, make_set
     assert seen == [3]
 
 
+def test_healthz_answers_while_every_thread_is_busy(tmp_path, make_settings) -> None:
+    """The liveness probe runs on the event loop: a worker whose threads are all computing
+    still answers it at once."""
+    import threading
+
+    release = threading.Event()
+    started = threading.Event()
+    finished = threading.Event()
+    app = create_app(make_settings(tmp_path, threads=1))
+
+    @app.get("/test-only/busy")
+    def busy() -> dict:  # holds the worker's only thread
+        started.set()
+        release.wait(5)
+        finished.set()
+        return {}
+
+    with TestClient(app) as c:
+        holder = threading.Thread(target=lambda: c.get("/test-only/busy"))
+        holder.start()
+        try:
+            assert started.wait(5)
+            response = c.get("/healthz")
+            assert response.status_code == 200 and response.json() == {"status": "ok"}
+            assert not finished.is_set()  # answered while the thread was still busy
+        finally:
+            release.set()
+            holder.join()
+
+
 def test_serve_refuses_a_missing_model(monkeypatch, tmp_path) -> None:
     from socialcart.cli import app
 
