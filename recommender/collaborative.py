@@ -154,40 +154,37 @@ class ALSSource(Recommender):
             )
 
     def _confidence(self, user_items: sp.csr_array) -> sp.csr_array:
-        """Confidence of the whole user × item matrix (fit, load). With BM25 weighting it
-        also records the statistics BM25 takes from the whole matrix (each item's inverse
-        document frequency, the mean row length), which :meth:`_row_confidence` needs."""
-        conf = sp.csr_array(user_items, dtype=np.float32, copy=True)
+        """Confidence of the whole user × item matrix (fit, load). BM25 takes statistics
+        from the whole matrix (each item's inverse document frequency, the mean row
+        length): they are kept here for the rows a live event re-weighs."""
         if self.weighting == "bm25":
-            from implicit.nearest_neighbours import bm25_weight
-
-            conf.data[:] = 1.0
-            coo = sp.coo_matrix(conf)
-            idf = np.log(float(coo.shape[0])) - np.log1p(
-                np.bincount(coo.col, minlength=coo.shape[1])
-            )
-            self._bm25_stats = (idf, float(np.ravel(coo.sum(axis=1)).mean()))
-            weighted = bm25_weight(coo, K1=BM25_K1, B=BM25_B).tocsr()
-            conf = sp.csr_array(weighted, dtype=np.float32)
-            conf.data *= self.alpha
-            return conf
-        conf.data = self.alpha * np.log1p(conf.data)
-        return conf
+            binary = sp.csr_array(user_items, dtype=np.float32, copy=True)
+            binary.sum_duplicates()
+            n_users, n_items = binary.shape
+            idf = np.log(float(n_users)) - np.log1p(np.bincount(binary.indices, minlength=n_items))
+            lengths = np.diff(binary.indptr).astype(np.float32)
+            mean_length = lengths.mean() if lengths.sum() > 0 else np.float32(1.0)
+            self._bm25_stats = (idf, mean_length)
+        return self._row_confidence(user_items)
 
     def _row_confidence(self, rows: sp.csr_array) -> sp.csr_array:
-        """Confidence of some rows (a live event), weighted as :meth:`_confidence` weighted
-        them in the whole matrix: BM25 of a lone row would take its statistics from that
-        row alone (every item's idf ``log(1) - log(2)`` < 0, a negative confidence)."""
-        if self.weighting != "bm25":
-            return self._confidence(rows)
-        idf, mean_length = self._bm25_stats
+        """Confidence of some rows (the whole matrix, or a person's row after a live
+        event). BM25 weighs them with the statistics :meth:`_confidence` took from the whole
+        matrix — a lone row's own would give every item the idf ``log(1) - log(2)`` < 0 —
+        in the arithmetic of ``implicit``'s ``bm25_weight`` (the same float32 values)."""
         conf = sp.csr_array(rows, dtype=np.float32, copy=True)
+        if self.weighting != "bm25":
+            conf.data = self.alpha * np.log1p(conf.data)
+            return conf
+        idf, mean_length = self._bm25_stats
         conf.sum_duplicates()
-        length = np.diff(conf.indptr).astype(np.float64)
-        norm = (1.0 - BM25_B) + BM25_B * length / max(mean_length, 1e-12)
+        lengths = np.diff(conf.indptr).astype(np.float32)
+        norm = (1.0 - BM25_B) + BM25_B * lengths / mean_length
         row = np.repeat(np.arange(conf.shape[0]), np.diff(conf.indptr))
-        weight = (BM25_K1 + 1.0) / (BM25_K1 * norm[row] + 1.0) * idf[conf.indices]
-        conf.data = (self.alpha * weight).astype(np.float32)
+        ones = np.ones(conf.nnz, dtype=np.float32)  # BM25 here counts presence, not weight
+        weight = ones * (BM25_K1 + 1.0) / (BM25_K1 * norm[row] + ones) * idf[conf.indices]
+        conf.data = weight.astype(np.float32)
+        conf.data *= self.alpha
         return conf
 
     def _score(self, users: np.ndarray) -> np.ndarray:
