@@ -101,8 +101,6 @@ class Runtime:
         after = max(holder.applied_seq - SEQ_SLACK, 0)
         n = 0
         for write in self.store.replay(holder.cutoff, after_seq=after, skip=holder.seen):
-            if holder.seen(write.seq):
-                continue
             self._apply(holder, write, origin)
             n += 1
         return n
