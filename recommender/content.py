@@ -37,6 +37,7 @@ PRODUCT_MIN_USERS = 8
 """From this many people per call, :meth:`ContentSource.candidates` scores them by one
 sparse product per block instead of the threshold algorithm person by person."""
 PRODUCT_BLOCK = 256
+"""People per sparse product on that path."""
 PRODUCT_TEXT = ("title", "description", "brand")
 """Product columns whose text describes a product (besides its category path)."""
 
@@ -334,7 +335,9 @@ class ContentSource(Recommender):
         the posting lists of the profile's few terms best first, score what was read
         exactly, stop once the ``n``-th best beats any product not yet read (the sum of
         each term's weight times its next unread posting). Popular words no longer make a
-        person's request scan a large share of the catalogue."""
+        person's request scan a large share of the catalogue. From
+        :data:`PRODUCT_MIN_USERS` people per call, one sparse product per block of
+        :data:`PRODUCT_BLOCK` people instead (the same lists)."""
         check_is_fitted(self, "user_profiles_")
         users = np.asarray(users, dtype=np.int64)
         m = len(users)
