@@ -12,6 +12,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
+from service.batching import Batcher, RecommendBatcher
 from service.errors import install_error_handlers
 from service.metrics import Metrics
 from service.middleware import ServiceMiddleware
@@ -61,6 +62,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.metrics = metrics
     app.state.rate_limiter = WriteRateLimiter(settings.write_rate_limit)
+    app.state.batcher = RecommendBatcher(
+        settings.recommend_batch, on_batch=metrics.recommend_batch.observe
+    )
+    app.state.writes = Batcher(
+        lambda _, writes: app.state.runtime.write_many(writes),
+        max_batch=settings.write_batch,
+        on_batch=metrics.write_batch.observe,
+    )
     install_error_handlers(app)
     # Reads declare the key (in OpenAPI too) only when they need it.
     read_guard = [Depends(require_read_key)] if settings.read_auth else []

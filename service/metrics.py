@@ -33,7 +33,7 @@ class Metrics:
         )
         self.store_write = Histogram(
             "socialcart_store_write_duration_seconds",
-            "Time to store and commit one write, by kind.",
+            "Time to store and commit a write (with the writes committed alongside it), by kind.",
             ["kind"],
             buckets=LATENCY_BUCKETS,
             registry=r,
@@ -52,6 +52,18 @@ class Metrics:
         )
         self.reloads = Counter(
             "socialcart_model_reloads", "Model reloads by outcome.", ["outcome"], registry=r
+        )
+        self.recommend_batch = Histogram(
+            "socialcart_recommend_batch_people",
+            "People in each batched recommendation call.",
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024),
+            registry=r,
+        )
+        self.write_batch = Histogram(
+            "socialcart_write_batch_writes",
+            "Writes stored in each transaction (group commit).",
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024),
+            registry=r,
         )
         self.rate_limited = Counter(
             "socialcart_rate_limited", "Writes refused by the rate limiter.", registry=r

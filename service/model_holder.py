@@ -139,38 +139,47 @@ class ModelHolder:
         return seq in self._recent or seq <= self.applied_seq - SEQ_SLACK
 
     def apply(self, write: StoredWrite) -> bool:
-        """Apply one stored write to the live model (under the exclusive lock). A write the
-        model cannot take (e.g. a user unknown to a newer model) is logged and skipped;
-        returns whether it was applied."""
+        """Apply one stored write to the live model; see :meth:`apply_many`."""
+        return self.apply_many([write])[0]
+
+    def apply_many(self, writes: list[StoredWrite]) -> list[bool]:
+        """Apply stored writes in order to the live model, under one hold of the exclusive
+        lock. A write the model cannot take (e.g. a user unknown to a newer model) is
+        logged and skipped; returns whether each was applied."""
+        applied = []
+        with self.lock.write():
+            for write in writes:
+                applied.append(self._apply_one(write))
+                self._mark(write.seq)
+        return applied
+
+    def _apply_one(self, write: StoredWrite) -> bool:
         p = write.payload
         try:
-            with self.lock.write():
-                if write.kind == "post":
-                    self.model.add_post(
-                        p["user_id"],
-                        p["text"],
-                        p["hashtags"],
-                        post_id=p["post_id"],
-                        product_id=p["product_id"],
-                        mentions=p["mentions"],
-                        repost_of=p["repost_of"],
-                        created_ts=write.created_at,
-                    )
-                    self._live_posts.add(int(p["post_id"]))
-                elif write.kind == "event":
-                    for e in p["events"]:
-                        ts = e["ts"] or write.created_at
-                        self.model.add_event(e["user_id"], e["product_id"], e["event"], ts=ts)
-                elif write.kind == "follow":
-                    self.model.add_follow(p["follower_id"], p["followee_id"])
-                else:
-                    self.model.remove_follow(p["follower_id"], p["followee_id"])
-            applied = True
+            if write.kind == "post":
+                self.model.add_post(
+                    p["user_id"],
+                    p["text"],
+                    p["hashtags"],
+                    post_id=p["post_id"],
+                    product_id=p["product_id"],
+                    mentions=p["mentions"],
+                    repost_of=p["repost_of"],
+                    created_ts=write.created_at,
+                )
+                self._live_posts.add(int(p["post_id"]))
+            elif write.kind == "event":
+                for e in p["events"]:
+                    ts = e["ts"] or write.created_at
+                    self.model.add_event(e["user_id"], e["product_id"], e["event"], ts=ts)
+            elif write.kind == "follow":
+                self.model.add_follow(p["follower_id"], p["followee_id"])
+            else:
+                self.model.remove_follow(p["follower_id"], p["followee_id"])
         except (LookupError, ValueError, TypeError) as exc:
             logger.warning("stored write %s (%s) not applied: %s", write.seq, write.kind, exc)
-            applied = False
-        self._mark(write.seq)
-        return applied
+            return False
+        return True
 
     def _mark(self, seq: int) -> None:
         self._recent.add(seq)
@@ -195,10 +204,36 @@ class ModelHolder:
     ) -> list[dict[str, Any]]:
         """Top-``k`` products with details and reasons. ``max_per_category`` (diversity)
         is applied here on a deeper list: the model's own cap is a fitted setting."""
+        return self.recommend_many(
+            [user_id],
+            k=k,
+            categories=categories,
+            min_price=min_price,
+            max_price=max_price,
+            exclude=exclude,
+            max_per_category=max_per_category,
+            explain=explain,
+        )[0]
+
+    def recommend_many(
+        self,
+        user_ids: list[int],
+        *,
+        k: int,
+        categories: list[str] | None = None,
+        min_price: float | None = None,
+        max_price: float | None = None,
+        exclude: list[int] | None = None,
+        max_per_category: int | None = None,
+        explain: bool = True,
+    ) -> list[list[dict[str, Any]]]:
+        """:meth:`recommend` for several people with the same options in one model call
+        (the model is batch-first: its fixed costs are paid once), one list per id."""
         fetch = k if max_per_category is None else min(4 * k, 400)
+        unique = list(dict.fromkeys(int(u) for u in user_ids))  # a person asked twice: once
         with self.lock.read():
             recs = self.model.recommend(
-                [user_id],
+                unique,
                 k=fetch,
                 categories=categories or None,
                 min_price=min_price,
@@ -206,27 +241,37 @@ class ModelHolder:
                 exclude_items=exclude or None,
                 explain=explain,
             )
+        owners = recs["user_id"].to_numpy(np.int64)
         ids = recs["product_id"].to_numpy(np.int64)
-        keep = np.arange(len(ids))
-        if max_per_category is not None:
-            keep = _cap_per_category(self.catalog.category_of(ids), max_per_category)
-        keep = keep[:k]
-        details = self.catalog.product_rows(ids[keep])
-        scores = recs["score"].to_numpy(float)[keep]
-        reasons = recs["reasons"].to_numpy(object)[keep]
-        sources = recs["source"].to_numpy(object)[keep]
-        return [
-            {
-                "rank": rank,
-                "product": product,
-                "score": float(score),
-                "source": str(source),
-                "reasons": plain(why) if explain else [],
-            }
-            for rank, (product, score, source, why) in enumerate(
-                zip(details, scores, sources, reasons, strict=True), start=1
+        scores = recs["score"].to_numpy(float)
+        reasons = recs["reasons"].to_numpy(object)
+        sources = recs["source"].to_numpy(object)
+        # Rows come grouped by person in the order asked (a person may have fewer rows).
+        bounds = np.flatnonzero(np.diff(owners)) + 1
+        starts = np.concatenate([[0], bounds]) if len(owners) else np.zeros(0, np.int64)
+        ends = np.concatenate([bounds, [len(owners)]]) if len(owners) else starts
+        rows = {int(owners[a]): np.arange(a, b) for a, b in zip(starts, ends, strict=True)}
+        out = []
+        for user_id in user_ids:
+            keep = rows.get(int(user_id), np.zeros(0, np.int64))
+            if max_per_category is not None:
+                categories_of = self.catalog.category_of(ids[keep])
+                keep = keep[_cap_per_category(categories_of, max_per_category)]
+            keep = keep[:k]
+            details = self.catalog.product_rows(ids[keep])
+            out.append(
+                [
+                    {
+                        "rank": rank,
+                        "product": product,
+                        "score": float(scores[pos]),
+                        "source": str(sources[pos]),
+                        "reasons": plain(reasons[pos]) if explain else [],
+                    }
+                    for rank, (product, pos) in enumerate(zip(details, keep, strict=True), start=1)
+                ]
             )
-        ]
+        return out
 
     def similar(self, product_id: int, k: int) -> list[dict[str, Any]]:
         with self.lock.read():

@@ -4,9 +4,11 @@ that applies writes other processes stored."""
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -77,32 +79,70 @@ class Runtime:
     # --------------------------------------------------------------- writes
     def write(self, kind: str, payload: dict[str, Any], client_id: str | None) -> WriteOutcome:
         """Validate against the live model, store durably (committed), then apply."""
+        result = self.write_many([(kind, payload, client_id)])[0]
+        if isinstance(result, Exception):
+            raise result
+        return result
+
+    def write_many(
+        self, writes: Sequence[tuple[str, dict[str, Any], str | None]]
+    ) -> list[WriteOutcome | Exception]:
+        """:meth:`write` for several writes ``(kind, payload, client_id)`` at once: each is
+        validated against the live model, the valid ones are stored in one transaction (one
+        commit, one flush to disk), then applied in order under one lock. Each write gets
+        its own outcome, or the exception it alone raised (an unknown id, a reused
+        idempotency key) in its place; a store error raises for all of them, none stored."""
         with self._write_lock:
             holder = self.holder
-            holder.validate(kind, payload)
+            out: list[WriteOutcome | Exception | None] = [None] * len(writes)
+            valid = []
+            for i, (kind, payload, _) in enumerate(writes):
+                try:
+                    holder.validate(kind, payload)
+                except Exception as exc:
+                    out[i] = exc
+                else:
+                    valid.append(i)
+            if not valid:
+                return out
             start = time.perf_counter()
-            result = self.store.append(kind, payload, client_id=client_id)
-            self.metrics.store_write.labels(kind).observe(time.perf_counter() - start)
-            write = result.write
-            if write.seq == holder.applied_seq + 1:
-                self._apply(holder, write, "request")
-            elif not holder.seen(write.seq):
+            results = self.store.append_many([writes[i] for i in valid])
+            elapsed = time.perf_counter() - start
+            fresh = []
+            for i, result in zip(valid, results, strict=True):
+                if isinstance(result, Exception):
+                    out[i] = result
+                    continue
+                self.metrics.store_write.labels(writes[i][0]).observe(elapsed)
+                out[i] = WriteOutcome(result.write, result.duplicate, holder)
+                if not result.duplicate:
+                    fresh.append(result.write)
+            in_order = [w for w in sorted(fresh, key=lambda w: w.seq) if not holder.seen(w.seq)]
+            if (
+                in_order
+                and in_order[0].seq == holder.applied_seq + 1
+                and all(b.seq == a.seq + 1 for a, b in itertools.pairwise(in_order))
+            ):
+                self._apply_many(holder, in_order, "request")
+            elif in_order:  # another process committed in between: apply everything in order
                 self._catch_up(holder, origin="sync")
-            return WriteOutcome(write, result.duplicate, holder)
+            return out
 
-    def _apply(self, holder: ModelHolder, write: StoredWrite, origin: str) -> None:
-        if holder.apply(write):
-            self.metrics.live_updates.labels(write.kind, origin).inc()
-        else:
-            self.metrics.skipped.labels(write.kind).inc()
+    def _apply_many(self, holder: ModelHolder, writes: list[StoredWrite], origin: str) -> None:
+        for write, applied in zip(writes, holder.apply_many(writes), strict=True):
+            if applied:
+                self.metrics.live_updates.labels(write.kind, origin).inc()
+            else:
+                self.metrics.skipped.labels(write.kind).inc()
 
     def _catch_up(self, holder: ModelHolder, *, origin: str) -> int:
         """Apply the stored writes after the model's cut-off it has not seen yet."""
         after = max(holder.applied_seq - SEQ_SLACK, 0)
         n = 0
-        for write in self.store.replay(holder.cutoff, after_seq=after, skip=holder.seen):
-            self._apply(holder, write, origin)
-            n += 1
+        writes = iter(self.store.replay(holder.cutoff, after_seq=after, skip=holder.seen))
+        while batch := list(itertools.islice(writes, 256)):
+            self._apply_many(holder, batch, origin)
+            n += len(batch)
         return n
 
     def sync(self) -> int:

@@ -50,7 +50,7 @@ def _unauthorized() -> HTTPException:
     )
 
 
-def require_write_key(request: Request, key: ApiKey = None) -> None:
+async def require_write_key(request: Request, key: ApiKey = None) -> None:
     """Writes: the key when one is configured (loopback clients may be let in for the demo)."""
     settings = _settings(request)
     if _key_matches(key, settings):
@@ -61,13 +61,13 @@ def require_write_key(request: Request, key: ApiKey = None) -> None:
     raise _unauthorized()
 
 
-def require_admin_key(request: Request, key: ApiKey = None) -> None:
+async def require_admin_key(request: Request, key: ApiKey = None) -> None:
     """Admin calls: the key when one is configured, from anywhere."""
     if not _key_matches(key, _settings(request)):
         raise _unauthorized()
 
 
-def require_read_key(request: Request, key: ApiKey = None) -> None:
+async def require_read_key(request: Request, key: ApiKey = None) -> None:
     """Reads: the key only when ``read_auth`` is on."""
     settings = _settings(request)
     if settings.read_auth and not _key_matches(key, settings):
@@ -96,7 +96,7 @@ def client_key(request: Request, key: str | None) -> str:
     return "ip:" + (request.client.host if request.client else "unknown")
 
 
-def limit_writes(request: Request, key: ApiKey = None) -> None:
+async def limit_writes(request: Request, key: ApiKey = None) -> None:
     """429 when this client has used up its write budget."""
     limiter: WriteRateLimiter = request.app.state.rate_limiter
     wait = limiter.hit(client_key(request, key))

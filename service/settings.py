@@ -61,6 +61,25 @@ class Settings(BaseSettings):
             "for the interpreter lock and the slowest requests time out)."
         ),
     )
+    recommend_batch: int = Field(
+        32,
+        ge=1,
+        le=1024,
+        description=(
+            "Most people a worker computes recommendations for in one model call: requests "
+            "with the same options that arrive while a batch computes are answered by the "
+            "next (1 = each request on its own)."
+        ),
+    )
+    write_batch: int = Field(
+        256,
+        ge=1,
+        le=4096,
+        description=(
+            "Most writes a worker stores in one transaction (group commit): writes that "
+            "arrive while one commits are committed together by the next (1 = each alone)."
+        ),
+    )
     max_body_bytes: int = Field(1_000_000, ge=1024, description="Larger request bodies get 413.")
     demo_loopback_writes: bool = Field(
         False, description="Accept writes without a key from 127.0.0.1 / ::1 (local demo)."

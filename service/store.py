@@ -16,7 +16,7 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -283,34 +283,111 @@ class Store:
         """Store one write and commit. A client id seen before returns the stored write
         (``duplicate=True``) when the content is the same and raises
         :class:`IdempotencyConflict` when it differs. Posts get their id here."""
-        if kind not in WRITE_KINDS:
-            raise ValueError(f"kind == {kind!r}, must be one of {list(WRITE_KINDS)}.")
-        client_id = client_id or uuid.uuid4().hex
-        digest = _content_hash(kind, payload)
+        result = self.append_many([(kind, payload, client_id)], created_at=created_at)[0]
+        if isinstance(result, Exception):
+            raise result
+        return result
+
+    def append_many(
+        self,
+        writes: Sequence[tuple[str, dict[str, Any], str | None]],
+        *,
+        created_at: datetime | None = None,
+    ) -> list[AppendResult | IdempotencyConflict]:
+        """Store several writes ``(kind, payload, client_id)`` in one transaction, one
+        commit (group commit: one flush to disk for all), in order. Each gets its result
+        as :meth:`append` would answer it alone: a client id stored before, or earlier in
+        the same batch, is a duplicate or an :class:`IdempotencyConflict` (returned in its
+        place, not raised). A store error raises and stores none of them."""
+        for kind, _, _ in writes:
+            if kind not in WRITE_KINDS:
+                raise ValueError(f"kind == {kind!r}, must be one of {list(WRITE_KINDS)}.")
         created_us = to_us(created_at or datetime.now(UTC))
+        prepared = [
+            (kind, payload, client_id or uuid.uuid4().hex, _content_hash(kind, payload))
+            for kind, payload, client_id in writes
+        ]
         try:
             with self.writer_lock.hold(), self.engine.begin() as conn:
-                seq = conn.execute(
-                    self.writes.insert().values(
-                        client_id=client_id, kind=kind, content_hash=digest, created_us=created_us
+                ids = list({c for _, _, c, _ in prepared})
+                w = self.writes
+                before = {
+                    r.client_id: r
+                    for r in conn.execute(
+                        sa.select(w.c.client_id, w.c.seq, w.c.kind, w.c.content_hash).where(
+                            w.c.client_id.in_(ids)
+                        )
                     )
-                ).inserted_primary_key[0]
-                stored = self._insert_rows(conn, int(seq), kind, payload)
-        except sa.exc.IntegrityError:
-            previous = self.get(client_id)
-            if previous is None:  # the integrity error was not about the client id
-                raise
-            with self.engine.connect() as conn:
-                old_hash = conn.execute(
-                    sa.select(self.writes.c.content_hash).where(
-                        self.writes.c.client_id == client_id
+                }
+                fresh: dict[str, StoredWrite] = {}
+                for kind, payload, client_id, digest in prepared:
+                    if client_id in before or client_id in fresh:
+                        continue
+                    seq = conn.execute(
+                        w.insert().values(
+                            client_id=client_id,
+                            kind=kind,
+                            content_hash=digest,
+                            created_us=created_us,
+                        )
+                    ).inserted_primary_key[0]
+                    stored = self._insert_rows(conn, int(seq), kind, payload)
+                    fresh[client_id] = StoredWrite(
+                        int(seq), client_id, kind, from_us(created_us), stored
                     )
-                ).scalar_one()
-            if previous.kind != kind or old_hash != digest:
-                raise IdempotencyConflict(client_id, previous.kind) from None
-            return AppendResult(previous, duplicate=True)
-        write = StoredWrite(int(seq), client_id, kind, from_us(created_us), stored)
-        return AppendResult(write, duplicate=False)
+        except sa.exc.IntegrityError as error:
+            # Another process stored one of these client ids between the look-up and the
+            # insert (PostgreSQL; SQLite writers take turns on the writer lock): nothing of
+            # this batch was stored, so each write is stored on its own.
+            if len(prepared) == 1:
+                kind, payload, client_id, _ = prepared[0]
+                return [self._retried(kind, payload, client_id, error)]
+            return [
+                self._one(kind, payload, client_id, created_at)
+                for kind, payload, client_id, _ in prepared
+            ]
+        out: list[AppendResult | IdempotencyConflict] = []
+        first_in_batch: set[str] = set()
+        earlier = {c: self.get(c) for c in before} if before else {}
+        for kind, _, client_id, digest in prepared:
+            if client_id in fresh and client_id not in first_in_batch:
+                first_in_batch.add(client_id)
+                out.append(AppendResult(fresh[client_id], duplicate=False))
+                continue
+            if client_id in fresh:
+                stored_kind = fresh[client_id].kind
+                stored_hash = next(h for k, _, c, h in prepared if c == client_id)
+                previous = fresh[client_id]
+            else:
+                stored_kind, stored_hash = before[client_id].kind, before[client_id].content_hash
+                previous = earlier[client_id]
+            if stored_kind != kind or stored_hash != digest or previous is None:
+                out.append(IdempotencyConflict(client_id, stored_kind))
+            else:
+                out.append(AppendResult(previous, duplicate=True))
+        return out
+
+    def _one(self, kind, payload, client_id, created_at) -> AppendResult | IdempotencyConflict:
+        try:
+            return self.append(kind, payload, client_id=client_id, created_at=created_at)
+        except IdempotencyConflict as exc:
+            return exc
+
+    def _retried(
+        self, kind: str, payload: dict[str, Any], client_id: str, error: Exception
+    ) -> AppendResult | IdempotencyConflict:
+        """The answer to a write whose insert failed on ``error``: the write another
+        process stored first under its client id."""
+        previous = self.get(client_id)
+        if previous is None:  # the integrity error was not about the client id
+            raise error
+        with self.engine.connect() as conn:
+            old_hash = conn.execute(
+                sa.select(self.writes.c.content_hash).where(self.writes.c.client_id == client_id)
+            ).scalar_one()
+        if previous.kind != kind or old_hash != _content_hash(kind, payload):
+            return IdempotencyConflict(client_id, previous.kind)
+        return AppendResult(previous, duplicate=True)
 
     def _insert_rows(self, conn, seq: int, kind: str, payload: dict[str, Any]) -> dict:
         if kind == "post":

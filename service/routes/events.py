@@ -6,7 +6,7 @@ from datetime import UTC
 
 from fastapi import APIRouter, Request, Response
 
-from service.deps import IdempotencyKey, RuntimeDep
+from service.deps import IdempotencyKey, WriterDep
 from service.errors import WRITE_ERRORS
 from service.schemas import EventBatch, EventIn, EventsAcceptedPublic
 from service.security import WriteGuard
@@ -20,9 +20,9 @@ router = APIRouter(prefix="/v1/events", tags=["writes"], dependencies=WriteGuard
     response_model=EventsAcceptedPublic,
     responses={200: {"model": EventsAcceptedPublic, "description": "A retry"}, **WRITE_ERRORS},
 )
-def create_events(
+async def create_events(
     body: EventIn | EventBatch,
-    runtime: RuntimeDep,
+    write: WriterDep,
     request: Request,
     response: Response,
     idempotency_key: IdempotencyKey = None,
@@ -43,7 +43,7 @@ def create_events(
             for e in events
         ]
     }
-    outcome = runtime.write("event", payload, idempotency_key)
+    outcome = await write("event", payload, idempotency_key)
     if outcome.duplicate:
         response.status_code = 200
     request.state.model_version = outcome.holder.version

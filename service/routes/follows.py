@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
-from service.deps import IdempotencyKey, RuntimeDep
+from service.deps import IdempotencyKey, Writer, WriterDep
 from service.errors import WRITE_ERRORS
 from service.schemas import MAX_ID, FollowChange, FollowPublic
 from service.security import WriteGuard
@@ -16,10 +16,10 @@ router = APIRouter(prefix="/v1/follows", tags=["writes"], dependencies=WriteGuar
 UserQuery = Annotated[int, Query(ge=0, le=MAX_ID)]
 
 
-def _change(
-    op: str, change: FollowChange, runtime, request: Request, response: Response, key
+async def _change(
+    op: str, change: FollowChange, write: Writer, request: Request, response: Response, key
 ) -> dict:
-    outcome = runtime.write(op, change.model_dump(), key)
+    outcome = await write(op, change.model_dump(), key)
     if outcome.duplicate:
         response.status_code = 200
     request.state.model_version = outcome.holder.version
@@ -37,26 +37,26 @@ def _change(
     response_model=FollowPublic,
     responses={200: {"model": FollowPublic, "description": "A retry"}, **WRITE_ERRORS},
 )
-def create_follow(
+async def create_follow(
     body: FollowChange,
-    runtime: RuntimeDep,
+    write: WriterDep,
     request: Request,
     response: Response,
     idempotency_key: IdempotencyKey = None,
 ) -> dict:
     """`follower_id` starts following `followee_id` (a no-op if already)."""
-    return _change("follow", body, runtime, request, response, idempotency_key)
+    return await _change("follow", body, write, request, response, idempotency_key)
 
 
 @router.delete("", response_model=FollowPublic, responses=WRITE_ERRORS)
-def delete_follow(
+async def delete_follow(
     follower_id: UserQuery,
     followee_id: UserQuery,
-    runtime: RuntimeDep,
+    write: WriterDep,
     request: Request,
     response: Response,
     idempotency_key: IdempotencyKey = None,
 ) -> dict:
     """`follower_id` stops following `followee_id` (a no-op if not following)."""
     change = FollowChange(follower_id=follower_id, followee_id=followee_id)
-    return _change("unfollow", change, runtime, request, response, idempotency_key)
+    return await _change("unfollow", change, write, request, response, idempotency_key)

@@ -6,7 +6,8 @@ import re
 
 from fastapi import APIRouter, Request, Response
 
-from service.deps import IdempotencyKey, RuntimeDep
+from service.batching import RecommendOptions
+from service.deps import BatcherDep, IdempotencyKey, WriterDep
 from service.errors import WRITE_ERRORS
 from service.schemas import PostCreate, PostCreatedPublic
 from service.security import WriteGuard
@@ -29,9 +30,10 @@ def hashtags_of(text: str, given: list[str]) -> list[str]:
     response_model=PostCreatedPublic,
     responses={200: {"model": PostCreatedPublic, "description": "A retry"}, **WRITE_ERRORS},
 )
-def create_post(
+async def create_post(
     body: PostCreate,
-    runtime: RuntimeDep,
+    write: WriterDep,
+    batcher: BatcherDep,
     request: Request,
     response: Response,
     idempotency_key: IdempotencyKey = None,
@@ -45,12 +47,12 @@ def create_post(
         "product_id": body.product_id,
         "repost_of": body.repost_of,
     }
-    outcome = runtime.write("post", payload, idempotency_key)
+    outcome = await write("post", payload, idempotency_key)
     if outcome.duplicate:
         response.status_code = 200
     holder = outcome.holder
     request.state.model_version = holder.version
-    recs = holder.recommend(body.user_id, k=body.k)
+    recs = await batcher.recommend(holder, body.user_id, RecommendOptions(k=body.k))
     return {
         "post_id": outcome.write.payload["post_id"],
         "seq": outcome.write.seq,

@@ -6,7 +6,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 
-from service.deps import HolderDep
+from service.batching import RecommendOptions
+from service.deps import BatcherDep, HolderDep
 from service.errors import ERROR_RESPONSES
 from service.schemas import (
     MAX_ID,
@@ -22,9 +23,10 @@ UserIdPath = Annotated[int, Path(ge=0, le=MAX_ID, description="A user id.")]
 
 
 @router.get("/{user_id}/recommendations", response_model=RecommendationListPublic)
-def read_recommendations(
+async def read_recommendations(
     user_id: UserIdPath,
     holder: HolderDep,
+    batcher: BatcherDep,
     k: Annotated[int, Query(ge=1, le=100, description="How many products.")] = 10,
     category: Annotated[
         list[Annotated[str, Query(min_length=1, max_length=200)]] | None,
@@ -46,16 +48,17 @@ def read_recommendations(
     explain: Annotated[bool, Query(description="Include the reasons.")] = True,
 ) -> dict:
     """Top-k products for a person, with product details and the reasons."""
-    data = holder.recommend(
-        user_id,
+    holder.model.users_.lookup([user_id])  # an unknown person is a 404 before any queueing
+    options = RecommendOptions(
         k=k,
-        categories=category,
+        categories=tuple(category) if category else None,
         min_price=min_price,
         max_price=max_price,
-        exclude=exclude,
+        exclude=tuple(exclude) if exclude else None,
         max_per_category=max_per_category,
         explain=explain,
     )
+    data = await batcher.recommend(holder, user_id, options)
     return {"user_id": user_id, "model_version": holder.version, "data": data, "count": len(data)}
 
 

@@ -318,7 +318,7 @@ def test_a_write_the_store_cannot_take_is_503_and_not_applied(tmp_path, make_set
         def down(*args, **kwargs):
             raise sa.exc.OperationalError("INSERT", {}, Exception("disk I/O error"))
 
-        runtime.store.append = down
+        runtime.store.append_many = down
         before = c.get("/v1/users/25/following").json()
         r = c.post("/v1/follows", json={"follower_id": 25, "followee_id": 999})
         assert r.status_code == 503
