@@ -263,15 +263,27 @@ class ALSSource(Recommender):
                 )
         return reasons
 
-    def add_events(self, user_id: int, product_ids, weights) -> None:
+    def add_events(self, user_id: int, product_ids, weights, *, refresh: bool = True) -> None:
         """Fold a person's new events in: their factors are re-solved against the fixed
-        item factors (``implicit``'s ``recalculate_user``), no refit."""
+        item factors (``implicit``'s ``recalculate_user``), no refit. ``refresh=False``
+        leaves the re-solve to a later :meth:`refresh_users` (many events, one solve)."""
         u = int(self.users_.lookup(user_id)[0])
         items = self.items_.lookup(np.atleast_1d(product_ids))
         self.data_.add_live("user_items", u, items, np.asarray(weights, dtype=np.float32))
-        conf = self._row_confidence(self.data_.rows("user_items", [u]))
-        factors = self.model_.recalculate_user(u, sp.csr_matrix(conf))
-        self.user_factors_[u] = np.asarray(factors, dtype=np.float32).ravel()
+        if refresh:
+            self._resolve(np.array([u]))
+
+    def refresh_users(self, user_ids) -> None:
+        """Re-solve the factors of these people from their rows as they are now, in one
+        batched solve: the same factors as a re-solve after each of their events."""
+        self._resolve(np.unique(self.users_.lookup(np.atleast_1d(user_ids))))
+
+    def _resolve(self, users: np.ndarray) -> None:
+        if len(users) == 0:
+            return
+        conf = self._row_confidence(self.data_.rows("user_items", users))
+        factors = self.model_.recalculate_user(users, sp.csr_matrix(conf))
+        self.user_factors_[users] = np.asarray(factors, dtype=np.float32).reshape(len(users), -1)
 
 
 @dataclass(frozen=True)

@@ -52,9 +52,15 @@ class LiveUpdatesMixin:
                 ts=created_ts,
             )
 
-    def add_event(self, user_id: int, product_id: int, event: str, ts=None) -> None:
+    def add_event(
+        self, user_id: int, product_id: int, event: str, ts=None, *, refresh: bool = True
+    ) -> None:
         """A new view/click/favorite/cart/purchase: followers' social scores, the person's
-        collaborative factors (re-solved) and, for a purchase, the exclusion list."""
+        collaborative factors (re-solved) and, for a purchase, the exclusion list.
+
+        ``refresh=False`` defers the re-solve of the person's collaborative factors to
+        :meth:`refresh_users`: a batch of events costs one batched solve, and until then
+        their factors are those before the batch."""
         check_is_fitted(self, "sources_")
         data = self.data_
         if event not in data.event_weights:
@@ -66,9 +72,19 @@ class LiveUpdatesMixin:
             social.add_event(user_id, product_id, event, ts)
         collaborative = self._source("collaborative")
         if collaborative is not None:
-            collaborative.add_events(user_id, [product_id], [data.event_weights[event]])
+            collaborative.add_events(
+                user_id, [product_id], [data.event_weights[event]], refresh=refresh
+            )
         if event == "purchase":
             data.add_live("purchased", u, [i], [1.0])
+
+    def refresh_users(self, user_ids) -> None:
+        """Re-solve the collaborative factors of people whose events were added with
+        ``refresh=False`` (one batched solve)."""
+        check_is_fitted(self, "sources_")
+        collaborative = self._source("collaborative")
+        if collaborative is not None:
+            collaborative.refresh_users(user_ids)
 
     def add_follow(self, follower_id: int, followee_id: int) -> None:
         """A new follow: the followee's activity reaches the follower from now on."""

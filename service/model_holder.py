@@ -147,13 +147,16 @@ class ModelHolder:
         lock. A write the model cannot take (e.g. a user unknown to a newer model) is
         logged and skipped; returns whether each was applied."""
         applied = []
+        shoppers: list[int] = []  # whose collaborative factors to re-solve, once, at the end
         with self.lock.write():
             for write in writes:
-                applied.append(self._apply_one(write))
+                applied.append(self._apply_one(write, shoppers))
                 self._mark(write.seq)
+            if shoppers:
+                self.model.refresh_users(shoppers)
         return applied
 
-    def _apply_one(self, write: StoredWrite) -> bool:
+    def _apply_one(self, write: StoredWrite, shoppers: list[int]) -> bool:
         p = write.payload
         try:
             if write.kind == "post":
@@ -171,7 +174,10 @@ class ModelHolder:
             elif write.kind == "event":
                 for e in p["events"]:
                     ts = e["ts"] or write.created_at
-                    self.model.add_event(e["user_id"], e["product_id"], e["event"], ts=ts)
+                    self.model.add_event(
+                        e["user_id"], e["product_id"], e["event"], ts=ts, refresh=False
+                    )
+                    shoppers.append(e["user_id"])
             elif write.kind == "follow":
                 self.model.add_follow(p["follower_id"], p["followee_id"])
             else:

@@ -319,22 +319,11 @@ class Store:
                         )
                     )
                 }
-                fresh: dict[str, StoredWrite] = {}
+                new: dict[str, tuple[str, dict[str, Any], str]] = {}
                 for kind, payload, client_id, digest in prepared:
-                    if client_id in before or client_id in fresh:
-                        continue
-                    seq = conn.execute(
-                        w.insert().values(
-                            client_id=client_id,
-                            kind=kind,
-                            content_hash=digest,
-                            created_us=created_us,
-                        )
-                    ).inserted_primary_key[0]
-                    stored = self._insert_rows(conn, int(seq), kind, payload)
-                    fresh[client_id] = StoredWrite(
-                        int(seq), client_id, kind, from_us(created_us), stored
-                    )
+                    if client_id not in before and client_id not in new:
+                        new[client_id] = (kind, payload, digest)
+                fresh = self._insert_new(conn, new, created_us)
         except sa.exc.IntegrityError as error:
             # Another process stored one of these client ids between the look-up and the
             # insert (PostgreSQL; SQLite writers take turns on the writer lock): nothing of
@@ -389,7 +378,36 @@ class Store:
             return IdempotencyConflict(client_id, previous.kind)
         return AppendResult(previous, duplicate=True)
 
-    def _insert_rows(self, conn, seq: int, kind: str, payload: dict[str, Any]) -> dict:
+    def _insert_new(
+        self, conn, new: dict[str, tuple[str, dict[str, Any], str]], created_us: int
+    ) -> dict[str, StoredWrite]:
+        """Insert the writes ``client_id -> (kind, payload, content hash)``, in order: one
+        multi-row statement per table (their ``seq`` come back in the order given)."""
+        if not new:
+            return {}
+        w = self.writes
+        seqs = conn.scalars(
+            w.insert().returning(w.c.seq, sort_by_parameter_order=True),
+            [
+                {"client_id": c, "kind": kind, "content_hash": digest, "created_us": created_us}
+                for c, (kind, _, digest) in new.items()
+            ],
+        ).all()
+        rows: dict[str, list[dict[str, Any]]] = {"post": [], "event": [], "follow": []}
+        fresh = {}
+        for seq, (client_id, (kind, payload, _)) in zip(seqs, new.items(), strict=True):
+            stored = self._rows_of(int(seq), kind, payload, rows)
+            fresh[client_id] = StoredWrite(int(seq), client_id, kind, from_us(created_us), stored)
+        for table, name in ((self.posts, "post"), (self.events, "event"), (self.follows, "follow")):
+            if rows[name]:
+                conn.execute(table.insert(), rows[name])
+        return fresh
+
+    @staticmethod
+    def _rows_of(
+        seq: int, kind: str, payload: dict[str, Any], rows: dict[str, list[dict[str, Any]]]
+    ) -> dict:
+        """The stored payload of a write; its table rows are added to ``rows[table]``."""
         if kind == "post":
             row = {
                 "post_id": POST_ID_BASE + seq,
@@ -400,10 +418,10 @@ class Store:
                 "product_id": payload.get("product_id"),
                 "repost_of": payload.get("repost_of"),
             }
-            conn.execute(self.posts.insert().values(seq=seq, **row))
+            rows["post"].append({"seq": seq, **row})
             return row
         if kind == "event":
-            rows = [
+            events = [
                 {
                     "user_id": e["user_id"],
                     "product_id": e["product_id"],
@@ -413,20 +431,17 @@ class Store:
                 }
                 for e in payload["events"]
             ]
-            conn.execute(
-                self.events.insert(),
-                [
-                    {
-                        "seq": seq,
-                        **{k: v for k, v in r.items() if k != "ts"},
-                        "ts_us": None if r["ts"] is None else to_us(r["ts"]),
-                    }
-                    for r in rows
-                ],
+            rows["event"].extend(
+                {
+                    "seq": seq,
+                    **{k: v for k, v in r.items() if k != "ts"},
+                    "ts_us": None if r["ts"] is None else to_us(r["ts"]),
+                }
+                for r in events
             )
-            return {"events": rows}
+            return {"events": events}
         row = {"follower_id": payload["follower_id"], "followee_id": payload["followee_id"]}
-        conn.execute(self.follows.insert().values(seq=seq, op=kind, **row))
+        rows["follow"].append({"seq": seq, "op": kind, **row})
         return row
 
     # ---------------------------------------------------------------- reads

@@ -29,6 +29,23 @@ def test_fold_in_changes_the_users_factors(tiny_dataset) -> None:
     assert not (model.user_factors_[0] == before).all()
 
 
+def test_deferred_fold_in_equals_one_re_solve_per_event(tiny_dataset) -> None:
+    """Many events with ``refresh=False`` and one batched ``refresh_users`` leave every
+    person with the factors a re-solve after each event would (the service's group
+    apply)."""
+    one = ALSSource(factors=16, iterations=5, num_threads=1).fit(tiny_dataset, until=CUTOFF)
+    batched = ALSSource(factors=16, iterations=5, num_threads=1).fit(tiny_dataset, until=CUTOFF)
+    users = one.users_.raw(np.array([0, 3, 0, 7, 3]))
+    items = one.items_.raw(np.array([5, 6, 7, 8, 9]))
+    for user, item in zip(users, items, strict=True):
+        one.add_events(user, [item], [10.0])
+        batched.add_events(user, [item], [10.0], refresh=False)
+    untouched = batched.user_factors_.copy()
+    assert not np.allclose(untouched[[0, 3, 7]], one.user_factors_[[0, 3, 7]])
+    batched.refresh_users(users)
+    np.testing.assert_allclose(batched.user_factors_, one.user_factors_, rtol=1e-5, atol=1e-6)
+
+
 @pytest.mark.parametrize("weighting", ["bm25", "log"])
 def test_fold_in_weighs_a_row_as_the_fit_weighed_the_whole_matrix(tiny_dataset, weighting) -> None:
     """BM25 takes statistics from the whole matrix (item idf, mean row length): a lone
