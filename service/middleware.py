@@ -3,11 +3,13 @@ model version header, Prometheus metrics per route template and a JSON access lo
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
+import os
 import re
+import secrets
 import time
-import uuid
 from collections.abc import Callable
 
 from service.errors import error_body
@@ -20,6 +22,26 @@ BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 class _TooLarge(Exception):
     pass
+
+
+class RequestIds:
+    """Request ids: 32 hex characters, a random prefix per process and a counter (unique
+    across workers and restarts without a system call for randomness per request, which
+    ``uuid4`` makes)."""
+
+    def __init__(self) -> None:
+        self._pid = -1
+        self._prefix = ""
+        self._count = itertools.count()
+
+    def next(self) -> str:
+        pid = os.getpid()
+        if pid != self._pid:  # a forked child starts its own sequence
+            self._pid, self._prefix, self._count = pid, secrets.token_hex(8), itertools.count()
+        return f"{self._prefix}{next(self._count):016x}"
+
+
+request_ids = RequestIds()
 
 
 class ServiceMiddleware:
@@ -43,7 +65,7 @@ class ServiceMiddleware:
         start = time.perf_counter()
         headers = {k.decode("latin-1").lower(): v for k, v in scope.get("headers", [])}
         given = headers.get("x-request-id", b"").decode("latin-1")
-        request_id = given if REQUEST_ID.match(given) else uuid.uuid4().hex
+        request_id = given if REQUEST_ID.match(given) else request_ids.next()
         state = scope.setdefault("state", {})
         state["request_id"] = request_id
         status = 500

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,18 +37,32 @@ def model_version(model_dir: Path) -> str:
     return f"{model_dir.resolve().name}-{digest}"
 
 
+_PLAIN = (str, int, bool, type(None))
+
+
 def plain(value: Any) -> Any:
-    """JSON-ready copy of reason evidence (numpy scalars and timestamps become plain)."""
+    """JSON-ready copy of reason evidence (numpy scalars and timestamps become plain,
+    non-finite floats ``None``). Exact built-in types are checked first: they are almost
+    all of it, and this runs over every reason of every answer."""
+    kind = type(value)
+    if kind in _PLAIN:
+        return value
+    if kind is dict:
+        return {k if type(k) is str else str(k): plain(v) for k, v in value.items()}
+    if kind is list:
+        return [v if type(v) in _PLAIN else plain(v) for v in value]
+    if kind is float:
+        return value if math.isfinite(value) else None
     if isinstance(value, dict):
         return {str(k): plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple | np.ndarray):
         return [plain(v) for v in value]
     if isinstance(value, np.generic):
-        return value.item()
+        return plain(value.item())
     if isinstance(value, pd.Timestamp | datetime):
         return value.isoformat()
-    if isinstance(value, float) and not np.isfinite(value):
-        return None
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
     return value
 
 
