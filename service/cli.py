@@ -79,6 +79,9 @@ def serve_command(
     # live event: 3-14 ms with 2 OpenMP threads on a busy 2-core machine, 0.2 ms with 1).
     for var in THREAD_VARS:
         os.environ.setdefault(var, "1")
+    # A server holds its model for hours: the collector need not walk it (a full
+    # collection over the loaded model paused a worker 90 ms on `small`).
+    os.environ.setdefault("SOCIALCART_FREEZE_HEAP", "true")
     try:
         settings = Settings()
         dataset_dir = settings.resolved_dataset_dir

@@ -4,6 +4,7 @@ that applies writes other processes stored."""
 
 from __future__ import annotations
 
+import gc
 import itertools
 import logging
 import threading
@@ -20,6 +21,18 @@ from service.settings import Settings
 from service.store import Store, StoredWrite
 
 logger = logging.getLogger("socialcart.service")
+
+
+REFREEZE_AFTER_S = 30.0
+"""After a reload, how long the old model's requests get to finish before the heap is
+frozen again (see ``Settings.freeze_heap``)."""
+
+
+def _freeze_heap() -> None:
+    """Collect what is garbage now, then exempt every surviving object (the model) from
+    later collections: full collections then walk only what requests allocate."""
+    gc.collect()
+    gc.freeze()
 
 
 @dataclass(frozen=True)
@@ -48,6 +61,7 @@ class Runtime:
         self._stop = threading.Event()
         self._sync_thread: threading.Thread | None = None
         self.replayed_at_start = 0
+        self._refreeze_at: float | None = None
 
     @classmethod
     def start(cls, settings: Settings, metrics: Metrics, *, store: Store | None = None) -> Runtime:
@@ -60,6 +74,8 @@ class Runtime:
         runtime = cls(settings, store, holder, metrics)
         runtime.replayed_at_start = runtime._catch_up(holder, origin="replay")
         runtime._announce(holder)
+        if settings.freeze_heap:
+            _freeze_heap()
         logger.info(
             "model %s loaded; %d stored writes replayed", holder.version, runtime.replayed_at_start
         )
@@ -156,6 +172,9 @@ class Runtime:
                 self.sync()
             except Exception:  # the store may be briefly unreachable; try again later
                 logger.exception("sync with the store failed")
+            if self._refreeze_at is not None and time.monotonic() >= self._refreeze_at:
+                self._refreeze_at = None
+                _freeze_heap()
 
     # --------------------------------------------------------------- reload
     def reload(
@@ -188,6 +207,11 @@ class Runtime:
                 self.metrics.reloads.labels("failed").inc()
                 raise
             self.metrics.reloads.labels("ok").inc()
+            if self.settings.freeze_heap:
+                # The old model must be collectable once its last requests finish; the
+                # heap is frozen again later, with the new model alone in it.
+                gc.unfreeze()
+                self._refreeze_at = time.monotonic() + REFREEZE_AFTER_S
             self._announce(new)
             logger.info("model %s swapped in for %s", new.version, old.version)
             return old, new, replayed

@@ -160,3 +160,42 @@ def test_reload_of_a_bad_directory_keeps_the_old_model(tmp_path, make_settings) 
         assert c.get("/v1/users/1/recommendations").headers["x-model-version"] == version
         r = c.post("/v1/admin/reload")  # the configured directory again
         assert r.status_code == 200 and r.json()["model_version"] == version
+
+
+def test_freeze_heap_after_loading_and_again_after_a_reload(
+    tmp_path, make_settings, service_data, monkeypatch
+) -> None:
+    """With ``freeze_heap`` the loaded model is exempt from collections; a reload unfreezes
+    (the old model must be collectable) and the sync loop freezes again later."""
+    import gc
+
+    from service import runtime as runtime_module
+
+    monkeypatch.setattr(runtime_module, "REFREEZE_AFTER_S", 0.0)
+    v2 = newer_model(service_data.model_dir, tmp_path / "model-v2", "v2")
+    settings = make_settings(tmp_path, freeze_heap=True, sync_interval_seconds=0.05)
+    gc.unfreeze()
+    try:
+        with TestClient(create_app(settings)) as c:
+            assert gc.get_freeze_count() > 0
+            runtime = c.app.state.runtime
+            gc.unfreeze()  # as if the sync thread had not frozen it yet
+            runtime._refreeze_at = None
+            assert c.post("/v1/admin/reload", json={"model_dir": str(v2)}).status_code == 200
+            assert runtime._refreeze_at is not None or gc.get_freeze_count() > 0
+            deadline = threading.Event()
+            for _ in range(100):
+                if runtime._refreeze_at is None and gc.get_freeze_count() > 0:
+                    break
+                deadline.wait(0.05)
+            assert runtime._refreeze_at is None and gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
+
+
+def test_no_freeze_by_default(tmp_path, make_settings) -> None:
+    import gc
+
+    gc.unfreeze()
+    with TestClient(create_app(make_settings(tmp_path))):
+        assert gc.get_freeze_count() == 0
