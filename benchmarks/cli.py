@@ -429,6 +429,14 @@ def _figure_table(title: str, figures):
 
 Workers = Annotated[int, typer.Option(min=1, max=64, help="Server worker processes.")]
 WrkThreads = Annotated[int, typer.Option(min=1, max=64, help="wrk threads (client side).")]
+ServerEnv = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--server-env",
+        help="A SOCIALCART_NAME=VALUE setting for the server (repeatable), e.g. "
+        "SOCIALCART_RECOMMEND_BATCH=1 to compare against no batching.",
+    ),
+]
 JsonFile = Annotated[
     Path | None, typer.Option("--json", help="Also write every figure to this JSON file.")
 ]
@@ -452,6 +460,7 @@ def bench_serve_command(
     seconds: Annotated[float, typer.Option(min=1, help="Seconds per timed phase.")] = 10.0,
     warmup: Annotated[float, typer.Option(min=0, help="Untimed warm-up seconds.")] = 3.0,
     wrk_threads: WrkThreads = 2,
+    server_env: ServerEnv = None,
     json_file: JsonFile = None,
 ) -> None:
     """Load the HTTP service over loopback: recommendations against /healthz (>= 0.1x),
@@ -459,6 +468,7 @@ def bench_serve_command(
     from benchmarks import serve as bench
 
     options = {"workers": workers, "connections": connections, "seconds": seconds}
+    options["server_env"] = _server_env(server_env)
     options |= {"write_connections": write_connections, "warmup_s": warmup}
     _load_bench(
         bench.measure_serve,
@@ -485,6 +495,7 @@ def bench_soak_command(
     seconds: Annotated[float, typer.Option(min=1, help="Seconds of mixed traffic.")] = 60.0,
     warmup: Annotated[float, typer.Option(min=0, help="Untimed warm-up seconds.")] = 5.0,
     wrk_threads: WrkThreads = 2,
+    server_env: ServerEnv = None,
     json_file: JsonFile = None,
 ) -> None:
     """Mixed traffic (80 % recommendations, 10 % similar, 10 % writes) over loopback: no
@@ -492,6 +503,7 @@ def bench_soak_command(
     from benchmarks import soak as bench
 
     options = {"workers": workers, "connections": connections, "seconds": seconds}
+    options["server_env"] = _server_env(server_env)
     _load_bench(
         bench.measure_soak,
         bench.figures,
@@ -504,6 +516,15 @@ def bench_soak_command(
         dict(options, warmup_s=warmup, wrk_threads=wrk_threads),
         json_file,
     )
+
+
+def _server_env(pairs: list[str] | None) -> dict[str, str]:
+    from benchmarks.load import parse_server_env
+
+    try:
+        return parse_server_env(pairs)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--server-env") from exc
 
 
 def _load_bench(measure, figures, title, preset, seed, data, cache_dir, model_dir, options, out):

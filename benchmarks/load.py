@@ -198,6 +198,17 @@ class MemorySampler:
         return max(self.window(start, end), key=lambda s: s.rss)
 
 
+def parse_server_env(pairs: list[str] | None) -> dict[str, str]:
+    """``["SOCIALCART_X=1", ...]`` as a dict; anything else is a ValueError naming it."""
+    out = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.startswith("SOCIALCART_") or not key[len("SOCIALCART_") :]:
+            raise ValueError(f"--server-env {pair!r}: expected SOCIALCART_NAME=VALUE")
+        out[key] = value
+    return out
+
+
 @dataclass
 class Server:
     """``socialcart serve`` in a child process on a free loopback port, with a fresh SQLite
@@ -214,6 +225,9 @@ class Server:
     memory: MemorySampler | None = None
     load_s: float | None = None
     ready_at: float | None = None
+    extra_env: dict[str, str] = field(default_factory=dict)
+    """More ``SOCIALCART_*`` settings for the server (e.g. ``SOCIALCART_RECOMMEND_BATCH``);
+    the benchmark's own (model, dataset, store, key, workers, rate limit) win."""
 
     @property
     def url(self) -> str:
@@ -221,6 +235,7 @@ class Server:
 
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("SOCIALCART_")}
+        env.update(self.extra_env)
         # Absolute paths: the server runs in ``workdir``.
         env.update(
             SOCIALCART_MODEL_DIR=str(self.model_dir.resolve()),

@@ -66,12 +66,15 @@ def measure_serve(
     wrk_threads: int = 2,
     k: int = 10,
     seed: int = 0,
+    server_env: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Start the server, run the warm-up and the three phases; every figure's raw data."""
     wrk = ensure_wrk()
     n_users, n_products = id_ranges(dataset_dir)
     stage(on_event, "start the server, load the model", 0)
-    with Server(model_dir, dataset_dir, workdir, workers=workers) as server:
+    with Server(
+        model_dir, dataset_dir, workdir, workers=workers, extra_env=dict(server_env or {})
+    ) as server:
         stage(on_event, "start the server, load the model", 1)
         memory = server.memory
         idle = memory.sample()
@@ -112,6 +115,7 @@ def measure_serve(
         "n_users": n_users,
         "n_products": n_products,
         "workers": workers,
+        "server_env": dict(server_env or {}),
         "wrk": wrk_version(wrk),
         "wrk_threads": wrk_threads,
         "k": k,

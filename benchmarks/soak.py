@@ -52,12 +52,15 @@ def measure_soak(
     wrk_threads: int = 2,
     k: int = 10,
     seed: int = 0,
+    server_env: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Start the server, warm it up, soak it; the raw data of every figure."""
     wrk = ensure_wrk()
     n_users, n_products = id_ranges(dataset_dir)
     stage(on_event, "start the server, load the model", 0)
-    with Server(model_dir, dataset_dir, workdir, workers=workers) as server:
+    with Server(
+        model_dir, dataset_dir, workdir, workers=workers, extra_env=dict(server_env or {})
+    ) as server:
         stage(on_event, "start the server, load the model", 1)
         script = lua_script(
             MIX, n_users=n_users, n_products=n_products, api_key=server.api_key, k=k, seed=seed
@@ -85,6 +88,7 @@ def measure_soak(
         "n_users": n_users,
         "n_products": n_products,
         "workers": workers,
+        "server_env": dict(server_env or {}),
         "connections": connections,
         "mix": MIX,
         "seconds": seconds,

@@ -38,6 +38,7 @@ def serve_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("serve") / "serve.json"
     args = ["bench", "serve", *bench_dirs(tmp_path_factory), "--seconds", "2", "--warmup", "1"]
     args += ["--workers", "1", "--connections", "8", "--write-connections", "4"]
+    args += ["--server-env", "SOCIALCART_WRITE_BATCH=2"]
     result = CliRunner().invoke(app, [*args, "--json", str(out)], env={"COLUMNS": "200"})
     assert out.is_file(), result.output
     return result, json.loads(out.read_text())
@@ -109,3 +110,17 @@ def test_memory_guard_stops_the_server_when_the_machine_runs_short():
         sampler.stop()
     assert "the server was stopped" in sampler.aborted
     assert sampler.samples and sampler.samples[0].rss > 0
+
+
+def test_server_env_reaches_the_report_and_bad_pairs_exit_2(serve_run):
+    _, report = serve_run
+    assert report["load"]["server_env"] == {"SOCIALCART_WRITE_BATCH": "2"}
+    assert load.parse_server_env(["SOCIALCART_A=x=y", "SOCIALCART_B="]) == {
+        "SOCIALCART_A": "x=y",
+        "SOCIALCART_B": "",
+    }
+    for bad in ("FOO=1", "SOCIALCART_=1", "SOCIALCART_X"):
+        with pytest.raises(ValueError, match="expected SOCIALCART_NAME=VALUE"):
+            load.parse_server_env([bad])
+    result = CliRunner().invoke(app, ["bench", "serve", "--server-env", "FOO=1"])
+    assert result.exit_code == 2 and "SOCIALCART_NAME=VALUE" in result.output
