@@ -82,6 +82,8 @@ def serve_command(
     # A server holds its model for hours: the collector need not walk it (a full
     # collection over the loaded model paused a worker 90 ms on `small`).
     os.environ.setdefault("SOCIALCART_FREEZE_HEAP", "true")
+    # Serving never reads the interactions tables fitting needed (a quarter of `large`).
+    os.environ.setdefault("SOCIALCART_RELEASE_FIT_TABLES", "true")
     try:
         settings = Settings()
         dataset_dir = settings.resolved_dataset_dir

@@ -5,6 +5,7 @@ started with."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import math
@@ -81,11 +82,21 @@ class ModelHolder:
     _live_posts: set[int] = field(default_factory=set)
     _known_posts: np.ndarray | None = None
 
+    fit_tables_released: bool = False
+    """Whether :meth:`release_fit_tables` dropped the interactions tables (a reload must
+    then read the dataset again)."""
+
     @classmethod
     def load(
-        cls, model_dir: Path, dataset_dir: Path, *, dataset: Dataset | None = None
+        cls,
+        model_dir: Path,
+        dataset_dir: Path,
+        *,
+        dataset: Dataset | None = None,
+        release_fit_tables: bool = False,
     ) -> ModelHolder:
-        """Load a model directory against its dataset (``dataset`` reuses a loaded one)."""
+        """Load a model directory against its dataset (``dataset`` reuses a loaded one;
+        ``release_fit_tables``: see :meth:`release_fit_tables`)."""
         model_dir, dataset_dir = Path(model_dir), Path(dataset_dir)
         if not (model_dir / MODEL_FILE).is_file():
             raise ModelFormatError(f"{model_dir} is not a model directory (no {MODEL_FILE})")
@@ -115,7 +126,27 @@ class ModelHolder:
             loaded_at=datetime.now(UTC),
         )
         holder._known_posts = np.sort(model.data_.posts["post_id"].to_numpy(np.int64))
+        if release_fit_tables:
+            holder.release_fit_tables()
         return holder
+
+    def release_fit_tables(self) -> None:
+        """Drop what only fitting reads and serving never does: the raw interactions
+        table, the model's filtered copy of it and ALS's confidence matrix (a live event
+        re-weighs the person's row alone). On ``large`` that is about a quarter of a
+        worker's memory. The holder gets its own :class:`Dataset` without interactions (the
+        caller's is left whole); a refit or a reload reads the dataset again."""
+        data = self.model.data_
+        lean = dataclasses.replace(
+            self.dataset, interactions=_empty_like(self.dataset.interactions)
+        )
+        data.dataset = lean
+        data.interactions = _empty_like(data.interactions)
+        for source in self.model.sources_:
+            if hasattr(source, "confidence_"):
+                source.confidence_ = None
+        self.dataset = lean
+        self.fit_tables_released = True
 
     @property
     def cutoff(self) -> datetime:
@@ -345,6 +376,15 @@ class ModelHolder:
                 row = self.model.data_.follows[[u]]
             idx = np.asarray(row.indices, dtype=np.int64)
         return np.sort(self.model.users_.raw(idx))
+
+
+def _empty_like(frame: pd.DataFrame) -> pd.DataFrame:
+    """No rows, the same columns and dtypes, and no reference to ``frame``'s buffers (a
+    zero-length slice of an Arrow-backed column would keep the whole buffer alive)."""
+    return pd.DataFrame(
+        {c: pd.Series([], dtype=frame[c].dtype) for c in frame.columns},
+        index=frame.index[:0].copy(),
+    )
 
 
 def _cap_per_category(categories: np.ndarray, cap: int) -> np.ndarray:

@@ -70,7 +70,11 @@ class Runtime:
             store
             or Store(settings.resolved_database_url, table_prefix=settings.table_prefix).create()
         )
-        holder = ModelHolder.load(settings.model_dir, settings.resolved_dataset_dir)
+        holder = ModelHolder.load(
+            settings.model_dir,
+            settings.resolved_dataset_dir,
+            release_fit_tables=settings.release_fit_tables,
+        )
         runtime = cls(settings, store, holder, metrics)
         runtime.replayed_at_start = runtime._catch_up(holder, origin="replay")
         runtime._announce(holder)
@@ -196,9 +200,15 @@ class Runtime:
             dataset_dir = Path(dataset_dir)
             # A dataset directory is immutable once written, so the same one is reused.
             same = dataset_dir.resolve() == old.dataset_dir.resolve()
-            dataset: Dataset | None = old.dataset if same else None
+            reuse = same and not old.fit_tables_released  # else the tables must be read again
+            dataset: Dataset | None = old.dataset if reuse else None
             try:
-                new = ModelHolder.load(model_dir, dataset_dir, dataset=dataset)
+                new = ModelHolder.load(
+                    model_dir,
+                    dataset_dir,
+                    dataset=dataset,
+                    release_fit_tables=self.settings.release_fit_tables,
+                )
                 replayed = self._catch_up(new, origin="replay")
                 with self._write_lock:
                     replayed += self._catch_up(new, origin="replay")

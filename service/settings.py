@@ -84,6 +84,14 @@ class Settings(BaseSettings):
     demo_loopback_writes: bool = Field(
         False, description="Accept writes without a key from 127.0.0.1 / ::1 (local demo)."
     )
+    release_fit_tables: bool = Field(
+        False,
+        description=(
+            "After loading, drop the interactions tables and ALS's confidence matrix, which "
+            "only fitting reads (about a quarter of a worker's memory on `large`; a reload "
+            "then reads the dataset again). `socialcart serve` turns it on."
+        ),
+    )
     freeze_heap: bool = Field(
         False,
         description=(

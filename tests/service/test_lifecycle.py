@@ -199,3 +199,40 @@ def test_no_freeze_by_default(tmp_path, make_settings) -> None:
     gc.unfreeze()
     with TestClient(create_app(make_settings(tmp_path))):
         assert gc.get_freeze_count() == 0
+
+
+def test_released_fit_tables_answer_the_same_take_writes_and_reload(
+    tmp_path, make_settings, service_data
+) -> None:
+    """``release_fit_tables`` drops what only fitting reads: the answers stay the same, a
+    live purchase still lands, and a reload reads the dataset again instead of reusing the
+    one without interactions."""
+    v2 = newer_model(service_data.model_dir, tmp_path / "model-v2", "v2")
+    full = make_settings(tmp_path / "full")
+    lean = make_settings(tmp_path / "lean", release_fit_tables=True)
+    (tmp_path / "full").mkdir()
+    (tmp_path / "lean").mkdir()
+    with TestClient(create_app(full)) as a, TestClient(create_app(lean)) as b:
+        holder = b.app.state.runtime.holder
+        assert holder.fit_tables_released and not a.app.state.runtime.holder.fit_tables_released
+        assert len(holder.dataset.interactions) == 0 and len(holder.model.data_.interactions) == 0
+        assert len(a.app.state.runtime.holder.dataset.interactions) > 0
+        for user in (3, 5, 8):
+            path = f"/v1/users/{user}/recommendations"
+            assert b.get(path).json()["data"] == a.get(path).json()["data"]
+        product = b.get("/v1/users/5/recommendations").json()["data"][0]["product"]["product_id"]
+        event = {"user_id": 5, "product_id": product, "event": "purchase"}
+        assert b.post("/v1/events", json=event).status_code == 201
+        shown = [
+            d["product"]["product_id"] for d in b.get("/v1/users/5/recommendations").json()["data"]
+        ]
+        assert product not in shown
+        r = b.post("/v1/admin/reload", json={"model_dir": str(v2)})
+        assert r.status_code == 200 and r.json()["replayed"] == 1
+        new = b.app.state.runtime.holder
+        assert new is not holder and new.fit_tables_released
+        assert new.dataset is not holder.dataset
+        shown = [
+            d["product"]["product_id"] for d in b.get("/v1/users/5/recommendations").json()["data"]
+        ]
+        assert product not in shown
