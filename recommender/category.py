@@ -121,8 +121,12 @@ class CategorySource(Recommender):
         return sparse_top_n(scores, n, exclude=exclude)
 
     def _explain(self, user: int, items: np.ndarray) -> list[list[Reason]]:
-        row = self.affinity_[[user]]
-        affinity = dict(zip(row.indices.tolist(), row.data.tolist(), strict=True))
+        a, b = self.affinity_.indptr[user], self.affinity_.indptr[user + 1]  # the row, no copy
+        affinity = dict(
+            zip(
+                self.affinity_.indices[a:b].tolist(), self.affinity_.data[a:b].tolist(), strict=True
+            )
+        )
         reasons = []
         for item in items:
             cat = int(self.item_category_[item])

@@ -230,22 +230,33 @@ class ALSSource(Recommender):
             # A person who keeps purchases private is never told "because you liked X": a
             # reason is shown to whoever reads the list, and it would name their history.
             history = sp.csr_array(history.shape, dtype=history.dtype)
+        items = np.asarray(items, dtype=np.int64)
+        past, strength = history.indices, np.log1p(history.data)
+        if len(past) and len(items):
+            # The strongest liked item (bought > carted > viewed) most similar to each
+            # recommended one, itself left out: one product for every item of the list.
+            sims = self.item_unit_[past] @ self.item_unit_[items].T
+            weighted = sims * strength[:, None]
+            weighted[past[:, None] == items[None, :]] = -np.inf
+            best_rows = np.argmax(weighted, axis=0)
+            found = np.isfinite(weighted[best_rows, np.arange(len(items))])
+        else:
+            found = np.zeros(len(items), dtype=bool)
         reasons = []
-        for item in items:
-            # The strongest liked item (bought > carted > viewed) most similar to this one.
-            keep = history.indices != item
-            past, strength = history.indices[keep], np.log1p(history.data[keep])
-            if len(past):
-                sims = self.item_unit_[past] @ self.item_unit_[item]
-                best = int(past[np.argmax(sims * strength)])
-                raw = int(self.items_.raw(best))
+        for col in range(len(items)):
+            if found[col]:
+                row = int(best_rows[col])
+                best = int(past[row])
                 title = _short(self._titles()[best])
                 reasons.append(
                     [
                         Reason(
                             "similar_to_purchased",
                             f"Because you liked {title}",
-                            {"product_id": raw, "similarity": float(sims[past == best][0])},
+                            {
+                                "product_id": int(self.items_.raw(best)),
+                                "similarity": float(sims[row, col]),
+                            },
                             self.source_name,
                         )
                     ]
