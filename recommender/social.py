@@ -265,14 +265,16 @@ class SocialSource(Recommender):
         followees, strength = ties.indices, ties.data
         order = np.lexsort((followees, -strength))  # strongest ties first
         followees, strength = followees[order], strength[order]
-        rows = self.stacked_[followees]
-        deltas = self._delta_matrices()
-        if deltas:
-            rows = sp.csr_array(rows + deltas["stacked"][followees])
         n_items = self.data_.n_items
         columns = (items[None, :] + n_items * np.arange(len(COMPONENTS))[:, None]).ravel()
-        shape = (len(followees), len(COMPONENTS), len(items))
-        evidence = rows[:, columns].toarray().reshape(shape)
+        # evidence[f, k, j]: followee f's component k on items[j] (fitted + live), read
+        # from the CSR arrays of the followees' rows (no sparse slicing per person).
+        evidence = np.zeros((len(followees), len(columns)), dtype=self.stacked_.dtype)
+        deltas = self._delta_matrices()
+        for matrix in [self.stacked_, deltas["stacked"]] if deltas else [self.stacked_]:
+            owner, slot, value = _entries_at(matrix, followees, columns)
+            np.add.at(evidence, (owner, slot), value)
+        evidence = evidence.reshape(len(followees), len(COMPONENTS), len(items))
         reasons = []
         for col, item in enumerate(items.tolist()):
             found = []
@@ -585,6 +587,28 @@ def _count_matrix(rows: np.ndarray, cols: np.ndarray, shape) -> sp.csr_array:
 
 def _times(n: int) -> str:
     return "once" if n == 1 else f"{n} times"
+
+
+def _entries_at(
+    matrix: sp.csr_array, rows: np.ndarray, columns: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The stored entries of ``matrix[rows][:, columns]`` as (row position, column
+    position, value), read from the CSR arrays (``columns`` without repeats)."""
+    indptr = matrix.indptr
+    starts = indptr[rows].astype(np.int64)
+    lengths = indptr[rows + 1].astype(np.int64) - starts
+    total = int(lengths.sum())
+    if total == 0 or len(columns) == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, matrix.dtype)
+    ends = np.cumsum(lengths)
+    positions = np.repeat(starts - (ends - lengths), lengths) + np.arange(total)
+    cols = matrix.indices[positions]
+    order = np.argsort(columns, kind="stable")
+    ordered = columns[order]
+    at = np.minimum(np.searchsorted(ordered, cols), len(ordered) - 1)
+    hit = ordered[at] == cols
+    owner = np.repeat(np.arange(len(rows)), lengths)
+    return owner[hit], order[at[hit]], matrix.data[positions[hit]]
 
 
 def _reason_text(component: str, handles: list[str], count: int) -> str:
