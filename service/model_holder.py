@@ -131,14 +131,16 @@ class ModelHolder:
         return holder
 
     def release_fit_tables(self) -> None:
-        """Drop what only fitting reads and serving never does: the raw interactions
-        table, the model's filtered copy of it and ALS's confidence matrix (a live event
-        re-weighs the person's row alone). On ``large`` that is about a quarter of a
-        worker's memory. The holder gets its own :class:`Dataset` without interactions (the
-        caller's is left whole); a refit or a reload reads the dataset again."""
+        """Drop what only fitting (or evaluation) reads and serving never does: the raw
+        interactions table, the model's filtered copy of it, ALS's confidence matrix (a
+        live event re-weighs the person's row alone) and a synthetic dataset's ground
+        truth. The holder gets its own :class:`Dataset` without them (the caller's is left
+        whole); a refit or a reload reads the dataset again."""
         data = self.model.data_
         lean = dataclasses.replace(
-            self.dataset, interactions=_empty_like(self.dataset.interactions)
+            self.dataset,
+            interactions=_empty_like(self.dataset.interactions),
+            ground_truth={},
         )
         data.dataset = lean
         data.interactions = _empty_like(data.interactions)

@@ -216,6 +216,7 @@ def test_released_fit_tables_answer_the_same_take_writes_and_reload(
         holder = b.app.state.runtime.holder
         assert holder.fit_tables_released and not a.app.state.runtime.holder.fit_tables_released
         assert len(holder.dataset.interactions) == 0 and len(holder.model.data_.interactions) == 0
+        assert holder.dataset.ground_truth == {} and holder.model.data_.dataset is holder.dataset
         assert len(a.app.state.runtime.holder.dataset.interactions) > 0
         for user in (3, 5, 8):
             path = f"/v1/users/{user}/recommendations"
