@@ -284,19 +284,36 @@ class Server:
             )
 
     def _wait_ready(self) -> None:
+        """Until every worker has answered ``/readyz`` with 200 (each loads the model on
+        its own, and one still loading accepts no connection: a load started then would
+        keep all its connections on the workers that were ready)."""
         deadline = time.monotonic() + self.ready_timeout_s
-        # Every worker must be ready: each loads the model on its own.
-        ready_in_a_row = 0
+        ready: set[int] = set()
         while time.monotonic() < deadline:
             self.check()
-            if self.get("/readyz") == 200:
-                ready_in_a_row += 1
-                if ready_in_a_row >= 4 * self.workers:
+            status, body = self.get_json("/readyz")
+            if status == 200 and isinstance(body, dict) and "worker_pid" in body:
+                ready.add(int(body["worker_pid"]))
+                if len(ready) >= self.workers:
                     return
+                time.sleep(0.05)
                 continue
-            ready_in_a_row = 0
             time.sleep(0.5)
-        raise RuntimeError(f"the server was not ready after {self.ready_timeout_s:.0f} s")
+        raise RuntimeError(
+            f"the server was not ready after {self.ready_timeout_s:.0f} s "
+            f"({len(ready)} of {self.workers} workers answered)"
+        )
+
+    def get_json(self, path: str) -> tuple[int | None, Any]:
+        """Status and JSON body of a GET on a fresh connection (so requests spread over
+        the workers); ``(None, None)`` when nothing answered."""
+        try:
+            with urllib.request.urlopen(self.url + path, timeout=5) as response:
+                return response.status, json.loads(response.read() or b"null")
+        except urllib.error.HTTPError as exc:
+            return exc.code, None
+        except (OSError, ValueError):
+            return None, None
 
     def get(self, path: str) -> int | None:
         """Status of a GET (a fresh connection, so the requests spread over workers)."""

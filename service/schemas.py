@@ -260,3 +260,4 @@ class ReadyPublic(BaseModel):
     status: str
     model_version: str | None = None
     store: str
+    worker_pid: int

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
@@ -27,18 +28,26 @@ async def read_health() -> dict:
     responses={503: {"model": ReadyPublic, "description": "Not ready"}},
 )
 def read_readiness(request: Request):
-    """The model is loaded and the store answers `SELECT 1`."""
+    """The model is loaded and the store answers `SELECT 1`. `worker_pid` names the
+    worker process that answered (each worker loads its own model)."""
     runtime = getattr(request.app.state, "runtime", None)
+    pid = os.getpid()
     if runtime is None:
-        return JSONResponse({"status": "loading", "model_version": None, "store": "unknown"}, 503)
+        body = {"status": "loading", "model_version": None, "store": "unknown", "worker_pid": pid}
+        return JSONResponse(body, 503)
     version = runtime.holder.version
     try:
         runtime.store.ping()
     except Exception as exc:
         logger.warning("store unreachable: %s", exc)
-        body = {"status": "unavailable", "model_version": version, "store": "unreachable"}
+        body = {
+            "status": "unavailable",
+            "model_version": version,
+            "store": "unreachable",
+            "worker_pid": pid,
+        }
         return JSONResponse(body, 503)
-    return {"status": "ready", "model_version": version, "store": "ok"}
+    return {"status": "ready", "model_version": version, "store": "ok", "worker_pid": pid}
 
 
 @router.get(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 
 import pytest
 from fastapi.testclient import TestClient
@@ -20,7 +21,12 @@ def test_healthz_and_readyz(client: TestClient) -> None:
     assert r.status_code == 200 and r.json() == {"status": "ok"}
     assert r.headers["x-model-version"] == version
     r = client.get("/readyz")
-    assert r.json() == {"status": "ready", "model_version": version, "store": "ok"}
+    assert r.json() == {
+        "status": "ready",
+        "model_version": version,
+        "store": "ok",
+        "worker_pid": os.getpid(),  # TestClient runs the app in this process
+    }
 
 
 def test_readyz_is_503_when_the_store_is_unreachable(tmp_path, make_settings) -> None:
@@ -37,6 +43,7 @@ def test_readyz_is_503_when_the_store_is_unreachable(tmp_path, make_settings) ->
             "status": "unavailable",
             "model_version": runtime.holder.version,
             "store": "unreachable",
+            "worker_pid": os.getpid(),
         }
 
 
