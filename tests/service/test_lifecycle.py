@@ -193,6 +193,31 @@ def test_freeze_heap_after_loading_and_again_after_a_reload(
         gc.unfreeze()
 
 
+def test_freeze_heap_after_a_reload_without_a_sync_loop(
+    tmp_path, make_settings, service_data, monkeypatch
+) -> None:
+    """With ``sync_interval_seconds=0`` there is no sync loop: a timer freezes again."""
+    import gc
+
+    from service import runtime as runtime_module
+
+    monkeypatch.setattr(runtime_module, "REFREEZE_AFTER_S", 0.05)
+    v2 = newer_model(service_data.model_dir, tmp_path / "model-v2", "v2")
+    settings = make_settings(tmp_path, freeze_heap=True, sync_interval_seconds=0)
+    try:
+        with TestClient(create_app(settings)) as c:
+            runtime = c.app.state.runtime
+            assert c.post("/v1/admin/reload", json={"model_dir": str(v2)}).status_code == 200
+            waited = threading.Event()
+            for _ in range(100):
+                if runtime._refreeze_at is None and gc.get_freeze_count() > 0:
+                    break
+                waited.wait(0.05)
+            assert runtime._refreeze_at is None and gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
+
+
 def test_no_freeze_by_default(tmp_path, make_settings) -> None:
     import gc
 
