@@ -201,7 +201,10 @@ class ModelHolder:
                 applied.append(self._apply_one(write, shoppers))
                 self._mark(write.seq)
             if shoppers:
-                self.model.refresh_users(shoppers)
+                try:
+                    self.model.refresh_users(shoppers)
+                except Exception:  # stored and applied but for the factors: answer anyway
+                    logger.exception("re-solving the factors of %d shoppers failed", len(shoppers))
         return applied
 
     def _apply_one(self, write: StoredWrite, shoppers: list[int]) -> bool:

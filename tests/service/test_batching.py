@@ -197,3 +197,21 @@ def test_write_many_stores_and_applies_the_valid_writes(tmp_path, make_settings)
         )
         assert r.status_code == 200, r.text
         assert r.json()["seq"] == out[0].write.seq and r.json()["duplicate"] is True
+
+
+def test_a_failed_factor_re_solve_still_answers_the_stored_events(
+    tmp_path, make_settings, monkeypatch, caplog
+) -> None:
+    """The events are stored and applied before the batch's one ALS re-solve: if that
+    fails, each write is still answered (not a 500 for writes that were stored)."""
+    with TestClient(create_app(make_settings(tmp_path))) as client:
+        model = client.app.state.runtime.holder.model
+
+        def broken(user_ids):
+            raise RuntimeError("solver failed")
+
+        monkeypatch.setattr(model, "refresh_users", broken)
+        r = client.post("/v1/events", json={"user_id": 5, "product_id": 1, "event": "cart"})
+        assert r.status_code == 201, r.text
+        assert client.app.state.runtime.store.counts()["event"] == 1
+        assert "re-solving the factors of 1 shoppers failed" in caplog.text
