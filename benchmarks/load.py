@@ -315,16 +315,6 @@ class Server:
         except (OSError, ValueError):
             return None, None
 
-    def get(self, path: str) -> int | None:
-        """Status of a GET (a fresh connection, so the requests spread over workers)."""
-        try:
-            with urllib.request.urlopen(self.url + path, timeout=5) as response:
-                return response.status
-        except urllib.error.HTTPError as exc:
-            return exc.code
-        except OSError:
-            return None
-
     def log_tail(self, lines: int = 20) -> str:
         with contextlib.suppress(OSError):
             text = (self.workdir / "server.log").read_text(errors="replace")

@@ -169,16 +169,16 @@ def _recommend_many(
 ) -> list[list[dict[str, Any]] | Exception]:
     holder, options = context
     kwargs = options.kwargs()
-    unique = list(dict.fromkeys(people))
     try:
-        lists = dict(zip(unique, holder.recommend_many(unique, **kwargs), strict=True))
+        return holder.recommend_many(people, **kwargs)  # a person asked twice: computed once
     except Exception as exc:
+        unique = list(dict.fromkeys(people))
         if len(unique) == 1:
             return [exc] * len(people)
-        lists = {}
+        lists: dict[int, list[dict[str, Any]] | Exception] = {}
         for user_id in unique:
             try:
                 lists[user_id] = holder.recommend(user_id, **kwargs)
             except Exception as one:
                 lists[user_id] = one
-    return [lists[u] for u in people]
+        return [lists[u] for u in people]

@@ -247,30 +247,10 @@ class ModelHolder:
                 self._recent = {s for s in self._recent if s > floor}
 
     # -------------------------------------------------------------- reads
-    def recommend(
-        self,
-        user_id: int,
-        *,
-        k: int,
-        categories: list[str] | None = None,
-        min_price: float | None = None,
-        max_price: float | None = None,
-        exclude: list[int] | None = None,
-        max_per_category: int | None = None,
-        explain: bool = True,
-    ) -> list[dict[str, Any]]:
-        """Top-``k`` products with details and reasons. ``max_per_category`` (diversity)
-        is applied here on a deeper list: the model's own cap is a fitted setting."""
-        return self.recommend_many(
-            [user_id],
-            k=k,
-            categories=categories,
-            min_price=min_price,
-            max_price=max_price,
-            exclude=exclude,
-            max_per_category=max_per_category,
-            explain=explain,
-        )[0]
+    def recommend(self, user_id: int, **options: Any) -> list[dict[str, Any]]:
+        """One person's top-``k`` with details and reasons: :meth:`recommend_many` for one
+        id, with the same keyword options."""
+        return self.recommend_many([user_id], **options)[0]
 
     def recommend_many(
         self,
@@ -284,10 +264,13 @@ class ModelHolder:
         max_per_category: int | None = None,
         explain: bool = True,
     ) -> list[list[dict[str, Any]]]:
-        """:meth:`recommend` for several people with the same options in one model call
-        (the model is batch-first: its fixed costs are paid once), one list per id."""
+        """Top-``k`` products with details and reasons for several people with the same
+        options, in one model call (the model is batch-first: its fixed costs are paid
+        once), one list per id asked (a person asked twice is computed once).
+        ``max_per_category`` (diversity) is applied here on a deeper list: the model's own
+        cap is a fitted setting."""
         fetch = k if max_per_category is None else min(4 * k, 400)
-        unique = list(dict.fromkeys(int(u) for u in user_ids))  # a person asked twice: once
+        unique = list(dict.fromkeys(int(u) for u in user_ids))
         with self.lock.read():
             recs = self.model.recommend(
                 unique,

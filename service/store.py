@@ -344,8 +344,7 @@ class Store:
                 out.append(AppendResult(fresh[client_id], duplicate=False))
                 continue
             if client_id in fresh:
-                stored_kind = fresh[client_id].kind
-                stored_hash = next(h for k, _, c, h in prepared if c == client_id)
+                stored_kind, _, stored_hash = new[client_id]
                 previous = fresh[client_id]
             else:
                 stored_kind, stored_hash = before[client_id].kind, before[client_id].content_hash
