@@ -176,12 +176,10 @@ class Runtime:
                 self.sync()
             except Exception:  # the store may be briefly unreachable; try again later
                 logger.exception("sync with the store failed")
-            self._refreeze_when_due()
 
-    def _refreeze_when_due(self) -> None:
-        """Freeze the heap again once the time after a reload has passed."""
-        due = self._refreeze_at
-        if due is not None and time.monotonic() >= due and not self._stop.is_set():
+    def _refreeze(self, due: float) -> None:
+        """Freeze the heap again, unless a later reload (another ``due``) is pending."""
+        if self._refreeze_at == due and not self._stop.is_set():
             self._refreeze_at = None
             _freeze_heap()
 
@@ -226,11 +224,11 @@ class Runtime:
                 # The old model must be collectable once its last requests finish; the
                 # heap is frozen again later, with the new model alone in it.
                 gc.unfreeze()
-                self._refreeze_at = time.monotonic() + REFREEZE_AFTER_S
-                if self._sync_thread is None:  # no sync loop to do it: a timer does
-                    timer = threading.Timer(REFREEZE_AFTER_S, self._refreeze_when_due)
-                    timer.daemon = True
-                    timer.start()
+                # A later reload sets its own time: an earlier timer then does nothing.
+                due = self._refreeze_at = time.monotonic() + REFREEZE_AFTER_S
+                timer = threading.Timer(REFREEZE_AFTER_S, self._refreeze, args=(due,))
+                timer.daemon = True
+                timer.start()
             self._announce(new)
             logger.info("model %s swapped in for %s", new.version, old.version)
             return old, new, replayed

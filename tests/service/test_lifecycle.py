@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
@@ -162,6 +163,18 @@ def test_reload_of_a_bad_directory_keeps_the_old_model(tmp_path, make_settings) 
         assert r.status_code == 200 and r.json()["model_version"] == version
 
 
+def frozen_again(runtime, timeout_s: float = 5.0) -> bool:
+    """Whether the heap is frozen again after a reload (no refreeze pending) in time."""
+    import gc
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if runtime._refreeze_at is None and gc.get_freeze_count() > 0:
+            return True
+        time.sleep(0.05)
+    return False
+
+
 def test_freeze_heap_after_loading_and_again_after_a_reload(
     tmp_path, make_settings, service_data, monkeypatch
 ) -> None:
@@ -183,12 +196,7 @@ def test_freeze_heap_after_loading_and_again_after_a_reload(
             runtime._refreeze_at = None
             assert c.post("/v1/admin/reload", json={"model_dir": str(v2)}).status_code == 200
             assert runtime._refreeze_at is not None or gc.get_freeze_count() > 0
-            deadline = threading.Event()
-            for _ in range(100):
-                if runtime._refreeze_at is None and gc.get_freeze_count() > 0:
-                    break
-                deadline.wait(0.05)
-            assert runtime._refreeze_at is None and gc.get_freeze_count() > 0
+            assert frozen_again(runtime)
     finally:
         gc.unfreeze()
 
@@ -208,12 +216,7 @@ def test_freeze_heap_after_a_reload_without_a_sync_loop(
         with TestClient(create_app(settings)) as c:
             runtime = c.app.state.runtime
             assert c.post("/v1/admin/reload", json={"model_dir": str(v2)}).status_code == 200
-            waited = threading.Event()
-            for _ in range(100):
-                if runtime._refreeze_at is None and gc.get_freeze_count() > 0:
-                    break
-                waited.wait(0.05)
-            assert runtime._refreeze_at is None and gc.get_freeze_count() > 0
+            assert frozen_again(runtime)
     finally:
         gc.unfreeze()
 
