@@ -13,10 +13,15 @@ holds out a random share of each person's training interactions instead of a win
 from __future__ import annotations
 
 import functools
+import threading
+import weakref
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+import treelite
+import treelite.gtil
+import treelite.sklearn
 from sklearn.base import clone
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.utils.metaestimators import _BaseComposition
@@ -378,8 +383,15 @@ class HybridRecommender(LiveUpdatesMixin, _BaseComposition, Recommender):
             n_src = len(self.sources_)
             fused = np.nansum(flat[:, : 3 * n_src : 3], axis=1)
             return fused.reshape(shape).astype(np.float32)
-        with _limits().limit(limits=1, user_api="openmp"):
-            proba = self.ranker_.predict_proba(flat)[:, 1]
+        runtime = _tree_runtime(self.ranker_) if len(flat) <= TREE_RUNTIME_MAX_ROWS else None
+        if runtime is not None:
+            # The same probabilities as predict_proba (tested), without scikit-learn's fixed
+            # cost of a Python call per tree: 0.66 vs 1.07 ms CPU for 70 rows, 135 trees.
+            proba = treelite.gtil.predict(runtime, flat.astype(np.float64), nthread=1)
+            proba = proba.reshape(len(flat), -1)[:, -1]
+        else:
+            with _limits().limit(limits=1, user_api="openmp"):
+                proba = self.ranker_.predict_proba(flat)[:, 1]
         return proba.reshape(shape).astype(np.float32)
 
     def _apply_rules(self, users, ranked, scores, n):
@@ -508,6 +520,30 @@ def _default_ranker(random_state: int) -> HistGradientBoostingClassifier:
         n_iter_no_change=20,
         random_state=random_state,
     )
+
+
+TREE_RUNTIME_MAX_ROWS = 160
+"""Up to this many candidate rows the ranker's trees run in Treelite's runtime; beyond it,
+scikit-learn's own prediction (a fixed cost per tree, then less per row) is the faster."""
+
+
+def _tree_runtime(ranker) -> treelite.Model | None:
+    """The ranker's trees as a Treelite model, converted once per fitted ranker; ``None``
+    for a ranker Treelite cannot take (any other estimator than scikit-learn's
+    gradient-boosted trees, e.g. one passed as ``ranker=``)."""
+    if type(ranker) is not HistGradientBoostingClassifier or ranker.n_trees_per_iteration_ != 1:
+        return None
+    # Keyed by the fitted estimator (a refit clones a new one), beside it rather than on
+    # it, so saving the ranker with skops never meets a Treelite object.
+    with _TREE_RUNTIMES_LOCK:
+        runtime = _TREE_RUNTIMES.get(ranker)
+        if runtime is None:
+            runtime = _TREE_RUNTIMES[ranker] = treelite.sklearn.import_model(ranker)
+    return runtime
+
+
+_TREE_RUNTIMES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_TREE_RUNTIMES_LOCK = threading.Lock()
 
 
 @functools.cache

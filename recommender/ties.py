@@ -74,28 +74,40 @@ class Ties:
         ties = cls(**weights)
         ties._validate()
         n = data.n_users
-        follows = sp.csr_array(data.follows, dtype=np.float32, copy=True)
-        follows.sum_duplicates()  # canonical: sorted, so edge keys ascend
+        follows = data.follows
+        if not follows.has_canonical_format:
+            follows = sp.csr_array(follows, copy=True)
+            follows.sum_duplicates()  # canonical: sorted, so edge keys ascend
         ties.mentions = _symmetric(*_mention_pairs(data, ties.half_life_days), n)
         ties.reposts = _symmetric(*_repost_pairs(data, ties.half_life_days), n)
         ties.groups = _membership(data)
-        rows = np.repeat(np.arange(n), np.diff(follows.indptr))
-        cols = follows.indices
-        keys = rows.astype(np.int64) * n + cols
-        mutual = _on_edges(sp.csr_array(follows.multiply(follows.T)), keys, n) > 0
-        ties.features = {
-            "mutual": mutual,
-            "mentions": _on_edges(ties.mentions, keys, n),
-            "reposts": _on_edges(ties.reposts, keys, n),
-            "shared_groups": _shared_groups(ties.groups, rows, cols),
-        }
-        strength = ties._combine(**ties.features)
-        ties.base = sp.csr_array((strength, follows.indices, follows.indptr), shape=(n, n))
+        # The strengths share the follow graph's index arrays (read-only after the fit;
+        # live changes go to the overlay): 50 M edges would otherwise hold them twice.
+        ties.base = sp.csr_array(
+            (np.ones(follows.nnz, np.float32), follows.indices, follows.indptr), shape=(n, n)
+        )
+        ties.base.data = ties._combine(**ties.edge_features())
         ties._present = {}  # live follow changes: (u, v) -> follows now?
         ties._override = {}  # current strength of edges touched by live changes
         ties._contacts = {}  # live (mentions, reposts) per unordered pair
         ties._delta = None
         return ties
+
+    def edge_features(self) -> dict[str, np.ndarray]:
+        """What each fitted follow edge's strength is made of, in the order of
+        ``base``'s entries: mutual (bool), decayed mentions and reposts, shared groups.
+        Computed on demand (four arrays of 50 M edges on ``large`` are not kept)."""
+        base, n = self.base, self.base.shape[0]
+        rows = np.repeat(np.arange(n), np.diff(base.indptr))
+        cols = base.indices
+        keys = rows.astype(np.int64) * n + cols
+        graph = sp.csr_array((np.ones(base.nnz, np.float32), base.indices, base.indptr), (n, n))
+        return {
+            "mutual": _on_edges(sp.csr_array(graph.multiply(graph.T)), keys, n) > 0,
+            "mentions": _on_edges(self.mentions, keys, n),
+            "reposts": _on_edges(self.reposts, keys, n),
+            "shared_groups": _shared_groups(self.groups, rows, cols),
+        }
 
     def _validate(self) -> None:
         for name in ("mutual_weight", "mention_weight", "repost_weight", "group_weight"):

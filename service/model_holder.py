@@ -132,14 +132,16 @@ class ModelHolder:
 
     def release_fit_tables(self) -> None:
         """Drop what only fitting (or evaluation) reads and serving never does: the raw
-        interactions table, the model's filtered copy of it, ALS's confidence matrix (a
-        live event re-weighs the person's row alone) and a synthetic dataset's ground
-        truth. The holder gets its own :class:`Dataset` without them (the caller's is left
-        whole); a refit or a reload reads the dataset again."""
+        interactions and follows tables (the model holds the graph), the model's filtered
+        copy of the interactions, ALS's confidence matrix (a live event re-weighs the
+        person's row alone) and a synthetic dataset's ground truth. The holder gets its
+        own :class:`Dataset` without them (the caller's is left whole); a refit or a
+        reload reads the dataset again."""
         data = self.model.data_
         lean = dataclasses.replace(
             self.dataset,
             interactions=_empty_like(self.dataset.interactions),
+            follows=_empty_like(self.dataset.follows),
             ground_truth={},
         )
         data.dataset = lean

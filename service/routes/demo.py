@@ -108,7 +108,13 @@ class _Index:
     def build(cls, holder: ModelHolder) -> _Index:
         dataset = holder.dataset
         users = dataset.users
-        followers = dataset.follows["followee_id"].value_counts()
+        # Followers per person from the model's graph: a serving holder has released the
+        # dataset's follows table (about 1 GiB on `large`).
+        graph = holder.model.data_.follows
+        followers = pd.Series(
+            np.bincount(graph.indices, minlength=graph.shape[1]),
+            index=holder.model.users_.raw(np.arange(graph.shape[1])),
+        )
         posters = dataset.posts["user_id"].value_counts()
         rank = (
             users["is_kol"].astype(int) * 1_000_000

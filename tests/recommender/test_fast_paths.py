@@ -47,8 +47,8 @@ def test_candidates_equal_the_dense_path(fitted_sources, n, filtered):
         fast = source.candidates(users, n, exclude=exclude, blocked=blocked)
         np.testing.assert_array_equal(fast[0], dense[0], err_msg=name)
         np.testing.assert_allclose(fast[1], dense[1], rtol=1e-5, err_msg=name)
-        # One person per call (a request; content's threshold algorithm rather than its
-        # block product). Down to rank 100: deeper, ALS's matrix-vector and matrix-matrix
+        # One person per call (a request; content accumulates one person's scores rather
+        # than its block product). Down to rank 100: deeper, ALS's matrix-vector and matrix-matrix
         # products round a few near-equal scores differently.
         if n > 100:
             continue
@@ -103,3 +103,34 @@ def test_reasons_from_recorded_nominations_equal_recomputed_ones(hybrid, tiny_da
         items = hybrid.items_.lookup(group["product_id"].to_numpy())
         slow = [[r.to_dict() for r in why] for why in hybrid._explain(u, items)]
         assert group["reasons"].tolist() == slow
+
+
+def test_tree_runtime_equals_scikit_learn(hybrid, tiny_dataset, tmp_path, monkeypatch):
+    """Treelite's runtime (a person's few candidate rows) gives predict_proba's lists and
+    scores, and never reaches the saved ranker."""
+    from recommender import hybrid as hybrid_module
+    from recommender.persistence import load_model
+
+    assert hybrid.ranker_ is not None
+    assert hybrid_module._tree_runtime(hybrid.ranker_) is not None
+    users = tiny_dataset.users["user_id"].to_numpy()[:40]
+    fast = [hybrid.recommend([u], k=10) for u in users]
+    monkeypatch.setattr(hybrid_module, "TREE_RUNTIME_MAX_ROWS", 0)
+    slow = [hybrid.recommend([u], k=10) for u in users]
+    for a, b in zip(fast, slow, strict=True):
+        assert a["product_id"].tolist() == b["product_id"].tolist()
+        np.testing.assert_allclose(a["score"], b["score"], rtol=1e-6)
+        assert a["reasons"].tolist() == b["reasons"].tolist()
+    hybrid.save(tmp_path / "model")  # skops saves the ranker, not the runtime beside it
+    loaded = load_model(tmp_path / "model", tiny_dataset)
+    monkeypatch.setattr(hybrid_module, "TREE_RUNTIME_MAX_ROWS", 160)
+    again = loaded.recommend([users[0]], k=10)
+    assert again["product_id"].tolist() == fast[0]["product_id"].tolist()
+
+
+def test_tree_runtime_skips_other_rankers():
+    from sklearn.linear_model import LogisticRegression
+
+    from recommender.hybrid import _tree_runtime
+
+    assert _tree_runtime(LogisticRegression()) is None

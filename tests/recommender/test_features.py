@@ -64,3 +64,21 @@ def test_pair_values_equals_scipy_pair_indexing() -> None:
         rows, cols = rng.integers(0, 30, 300), rng.integers(0, 50, 300)
         expected = np.asarray(product[rows, cols], dtype=np.float32).ravel()
         np.testing.assert_allclose(pair_values(product, rows, cols), expected, rtol=1e-6)
+
+
+def test_pair_products_equal_the_product_at_the_pairs() -> None:
+    import scipy.sparse as sp
+
+    from recommender.features import pair_products
+
+    rng = np.random.default_rng(1)
+    for seed in range(20):
+        a = sp.random(30, 40, density=0.1 * (seed % 4), random_state=seed, format="csr")
+        b = sp.random(40, 50, density=0.2, random_state=seed + 100, format="csr")
+        dense = (a @ b).toarray()
+        # Repeated pairs and rows with nothing to gather included.
+        rows, cols = rng.integers(0, 30, 300), rng.integers(0, 50, 300)
+        got = pair_products(a, b, rows, cols)
+        np.testing.assert_allclose(got, dense[rows, cols].astype(np.float32), rtol=1e-5)
+    assert (pair_products(a, b, rows, cols) != 0).any()  # not vacuous
+    assert pair_products(a, b, np.zeros(0, int), np.zeros(0, int)).shape == (0,)

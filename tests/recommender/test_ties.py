@@ -124,8 +124,9 @@ def test_matches_a_plain_loop(tiny_dataset) -> None:
             ((v, u) in edges, mentions.get(pair, 0.0), reposts.get(pair, 0.0), len(shared))
         )
     expected = np.array(expected_rows, dtype=float)
-    got = np.column_stack([ties.features[k] for k in ties.features]).astype(float)
-    assert list(ties.features) == ["mutual", "mentions", "reposts", "shared_groups"]
+    features = ties.edge_features()
+    got = np.column_stack(list(features.values())).astype(float)
+    assert list(features) == ["mutual", "mentions", "reposts", "shared_groups"]
     np.testing.assert_allclose(got, expected, rtol=1e-9, atol=1e-12)
     assert (expected > 0).sum(axis=0).min() > 0  # every signal occurs: not vacuous
 

@@ -245,10 +245,17 @@ def test_released_fit_tables_answer_the_same_take_writes_and_reload(
         assert holder.fit_tables_released and not a.app.state.runtime.holder.fit_tables_released
         assert len(holder.dataset.interactions) == 0 and len(holder.model.data_.interactions) == 0
         assert holder.dataset.ground_truth == {} and holder.model.data_.dataset is holder.dataset
+        assert len(holder.dataset.follows) == 0 and holder.model.data_.follows.nnz > 0
         assert len(a.app.state.runtime.holder.dataset.interactions) > 0
         for user in (3, 5, 8):
-            path = f"/v1/users/{user}/recommendations"
-            assert b.get(path).json()["data"] == a.get(path).json()["data"]
+            for path in (f"/v1/users/{user}/recommendations", f"/v1/users/{user}/following"):
+                assert b.get(path).json()["data"] == a.get(path).json()["data"]
+        lean_people, full_people = (
+            b.get("/v1/demo/people?limit=20"),
+            a.get("/v1/demo/people?limit=20"),
+        )
+        assert lean_people.status_code == 200 and len(lean_people.json()["data"]) == 20
+        assert lean_people.json() == full_people.json()
         product = b.get("/v1/users/5/recommendations").json()["data"][0]["product"]["product_id"]
         event = {"user_id": 5, "product_id": product, "event": "purchase"}
         assert b.post("/v1/events", json=event).status_code == 201
