@@ -35,6 +35,9 @@ from recommender.text import excerpt, make_vectorizer, readable_words
 DAY_SECONDS = 86_400.0
 SCORE_BLOCK = 256
 """People whose scores :meth:`ContentSource.candidates` holds at once."""
+FLOOR_MIN_POSTINGS = 20_000
+"""From this many postings read for a person, :meth:`ContentSource._accumulate` drops the
+products that cannot make the list before ranking (below it, ranking them all is cheaper)."""
 PRODUCT_TEXT = ("title", "description", "brand")
 """Product columns whose text describes a product (besides its category path)."""
 
@@ -342,13 +345,12 @@ class ContentSource(Recommender):
         for start in range(0, m, SCORE_BLOCK):
             rows = slice(start, start + SCORE_BLOCK)
             ex = None if exclude is None else exclude[rows]
-            items, scores = sparse_top_n(
-                self._accumulate(users[rows]), n, exclude=ex, blocked=blocked
-            )
+            sims = self._accumulate(users[rows], n=n, exclude=ex, blocked=blocked)
+            items, scores = sparse_top_n(sims, n, exclude=ex, blocked=blocked)
             out_items[rows], out_scores[rows] = items, scores
         return out_items, out_scores
 
-    def _accumulate(self, users: np.ndarray) -> sp.csr_array:
+    def _accumulate(self, users: np.ndarray, *, n=None, exclude=None, blocked=None):
         """:meth:`_all_scores` of some people, each summed into a dense row term by term.
 
         Each term's products are added in the profile's order, as the sparse product
@@ -357,18 +359,41 @@ class ContentSource(Recommender):
         0.4 ms on average and 1.9 ms at most (a profile whose 32 terms reach 270,000
         postings) against 12 ms by the product; 512 people, 275 against 500-600 ms.
         (The threshold algorithm over weight-sorted postings, used before, read most of
-        the lists anyway for some people: up to 138 ms.)"""
+        the lists anyway for some people: up to 138 ms.)
+
+        With ``n`` (and the masks of :meth:`candidates`), a row keeps only the entries
+        that can make its top ``n``: those at or above the ``n``-th best score among the
+        products of the profile's heaviest term, which are exact scores too, so a floor
+        of the top ``n``'s own. A person whose terms reach 100,000 products then leaves a
+        few hundred to rank instead of all of them."""
         terms = self._item_terms()
         profiles = self.user_profiles_[users]
         acc = np.zeros(terms.shape[1], dtype=np.result_type(profiles.dtype, terms.dtype))
         indptr, indices, data = [0], [], []
         for r in range(len(users)):
             acc[:] = 0
-            for j in range(profiles.indptr[r], profiles.indptr[r + 1]):
+            lo_r, hi_r = profiles.indptr[r], profiles.indptr[r + 1]
+            read = 0
+            for j in range(lo_r, hi_r):
                 t, w = profiles.indices[j], profiles.data[j]
                 lo, hi = terms.indptr[t], terms.indptr[t + 1]
                 acc[terms.indices[lo:hi]] += w * terms.data[lo:hi]
-            hit = np.flatnonzero(acc > 0)
+                read += hi - lo
+            floor = 0.0
+            if n is not None and hi_r > lo_r and read >= FLOOR_MIN_POSTINGS:
+                heaviest = profiles.indices[lo_r + np.argmax(profiles.data[lo_r:hi_r])]
+                some = terms.indices[terms.indptr[heaviest] : terms.indptr[heaviest + 1]]
+                if exclude is not None:
+                    some = some[
+                        ~np.isin(some, exclude.indices[exclude.indptr[r] : exclude.indptr[r + 1]])
+                    ]
+                if blocked is not None:
+                    some = some[~blocked[some]]
+                values = acc[some]
+                values = values[values > 0]
+                if len(values) >= n:
+                    floor = float(np.partition(values, len(values) - n)[len(values) - n])
+            hit = np.flatnonzero(acc >= floor) if floor > 0 else np.flatnonzero(acc > 0)
             indices.append(hit)
             data.append(acc[hit].astype(np.float32))
             indptr.append(indptr[-1] + len(hit))

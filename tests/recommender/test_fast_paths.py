@@ -134,3 +134,24 @@ def test_tree_runtime_skips_other_rankers():
     from recommender.hybrid import _tree_runtime
 
     assert _tree_runtime(LogisticRegression()) is None
+
+
+@pytest.mark.parametrize("filtered", [False, True])
+def test_content_floor_keeps_the_exact_lists(fitted_sources, monkeypatch, filtered):
+    """Content's floor (the n-th best among the heaviest term's products) drops only
+    products that cannot make the list: forced on for everyone, the lists stay exact."""
+    from recommender import content as content_module
+
+    source = dict(fitted_sources)["content"]
+    users = np.arange(source.data_.n_users)
+    exclude = source.data_.purchased[users]
+    rng = np.random.default_rng(3)
+    blocked = rng.random(source.data_.n_items) < 0.3 if filtered else None
+    dense = Recommender.candidates(source, users, 10, exclude=exclude, blocked=blocked)
+    monkeypatch.setattr(content_module, "FLOOR_MIN_POSTINGS", 0)
+    kept = source._accumulate(users, n=10, exclude=exclude, blocked=blocked)
+    assert kept.nnz < source._accumulate(users).nnz  # the floor dropped something
+    for batch in (users, *[users[[u]] for u in rng.choice(users, 40, replace=False)]):
+        fast = source.candidates(batch, 10, exclude=exclude[batch], blocked=blocked)
+        np.testing.assert_array_equal(fast[0], dense[0][batch])
+        np.testing.assert_array_equal(fast[1], dense[1][batch])
