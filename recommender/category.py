@@ -14,7 +14,7 @@ import scipy.sparse as sp
 from sklearn.utils.validation import check_is_fitted
 
 from recommender.base import Reason, Recommender, sparse_pairs, sparse_top_n
-from recommender.data import TrainingData
+from recommender.data import TrainingData, take_rows
 
 
 class CategorySource(Recommender):
@@ -87,7 +87,7 @@ class CategorySource(Recommender):
         """``affinity[user, category(item)] * share[item]`` of each pair (no catalogue pass)."""
         users = np.asarray(users, dtype=np.int64)
         safe = np.maximum(items, 0)
-        affinity = sparse_pairs(self.affinity_[users], self.item_category_[safe])
+        affinity = sparse_pairs(take_rows(self.affinity_, users), self.item_category_[safe])
         scores = np.where(affinity > -np.inf, affinity, 0).astype(np.float32)
         scores = scores * self.share_[safe]
         return np.where((items >= 0) & (scores > 0), scores, -np.inf).astype(np.float32)
@@ -101,7 +101,7 @@ class CategorySource(Recommender):
         users = np.asarray(users, dtype=np.int64)
         if blocked is not None or n <= 0:
             return sparse_top_n(self._all_scores(users), n, exclude=exclude, blocked=blocked)
-        rows = self.affinity_[users]
+        rows = take_rows(self.affinity_, users)
         exclude = None if exclude is None else sp.csr_array(exclude)
         extra = np.zeros(len(users), np.int64) if exclude is None else np.diff(exclude.indptr)
         owner = np.repeat(np.arange(len(users)), np.diff(rows.indptr))

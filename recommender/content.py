@@ -28,7 +28,7 @@ import scipy.sparse as sp
 from sklearn.utils.validation import check_is_fitted
 
 from recommender.base import Reason, Recommender, sparse_top_n
-from recommender.data import IdIndex, TrainingData
+from recommender.data import IdIndex, TrainingData, take_rows
 from recommender.metrics import top_k
 from recommender.text import excerpt, make_vectorizer, readable_words
 
@@ -311,7 +311,7 @@ class ContentSource(Recommender):
         """Cosines of each ``(users[r], items[r, c])`` only (no catalogue pass)."""
         users = np.asarray(users, dtype=np.int64)
         out = np.full(items.shape, -np.inf, dtype=np.float32)
-        profiles = self.user_profiles_[users]
+        profiles = take_rows(self.user_profiles_, users)
         for r in range(len(users)):
             lo, hi = profiles.indptr[r], profiles.indptr[r + 1]
             valid = items[r] >= 0
@@ -367,7 +367,7 @@ class ContentSource(Recommender):
         of the top ``n``'s own. A person whose terms reach 100,000 products then leaves a
         few hundred to rank instead of all of them."""
         terms = self._item_terms()
-        profiles = self.user_profiles_[users]
+        profiles = take_rows(self.user_profiles_, users)
         acc = np.zeros(terms.shape[1], dtype=np.result_type(profiles.dtype, terms.dtype))
         indptr, indices, data = [0], [], []
         for r in range(len(users)):
@@ -465,7 +465,7 @@ class ContentSource(Recommender):
 
     # --------------------------------------------------------------- explain
     def _explain(self, user: int, items: np.ndarray) -> list[list[Reason]]:
-        profile = self.user_profiles_[[user]]
+        profile = take_rows(self.user_profiles_, [user])
         if profile.nnz == 0 or len(items) == 0:
             return [[] for _ in items]
         posts = self._user_posts(user)

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from recommender.data import TrainingData
+from recommender.data import TrainingData, take_rows
 
 PAIR_FEATURES = (
     "followees_engaged",
@@ -144,14 +144,15 @@ class FeatureContext:
     def pair_features(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         """Features of each ``(users[j], items[j])`` pair: shape (len(users), n_features)."""
         uniq, row = np.unique(users, return_inverse=True)
-        followees = self.follows[uniq]
+        followees = take_rows(self.follows, uniq)
         f_engaged = pair_products(followees, self.engaged, row, items)
         f_bought = pair_products(followees, self.bought, row, items)
-        m_engaged = pair_products(self.mutual[uniq], self.engaged, row, items)
-        k_engaged = pair_products(self.kol_follows[uniq], self.engaged, row, items)
-        affinity = pair_values(self.user_leaf[uniq], row, self.item_leaf[items])
-        own = pair_values(self.user_items[uniq], row, items)
-        category_events = pair_values(self.user_leaf_events[uniq], row, self.item_leaf[items])
+        m_engaged = pair_products(take_rows(self.mutual, uniq), self.engaged, row, items)
+        k_engaged = pair_products(take_rows(self.kol_follows, uniq), self.engaged, row, items)
+        leaf = self.item_leaf[items]
+        affinity = pair_values(take_rows(self.user_leaf, uniq), row, leaf)
+        own = pair_values(take_rows(self.user_items, uniq), row, items)
+        category_events = pair_values(take_rows(self.user_leaf_events, uniq), row, leaf)
         f_recent = pair_products(followees, self.bought_recent, row, items)
         gap = np.abs(self.log_price[items] - self.user_log_price[users])
         return np.column_stack(

@@ -29,7 +29,7 @@ from sklearn.utils.validation import check_is_fitted
 from threadpoolctl import ThreadpoolController, threadpool_limits
 
 from recommender.base import Reason, Recommender, sparse_pairs, sparse_top_n
-from recommender.data import TrainingData, restrict
+from recommender.data import TrainingData, restrict, take_rows
 from recommender.features import PAIR_FEATURES, FeatureContext, pair_values
 from recommender.live import LiveUpdatesMixin
 
@@ -429,10 +429,10 @@ class HybridRecommender(LiveUpdatesMixin, _BaseComposition, Recommender):
         """For each ranked item, the followed KOL endorsing it (bought it visibly or linked
         it in a post; the first in the person's follow row), ``-1`` if none."""
         out = np.full(ranked.shape, -1, dtype=np.int64)
-        follows = self.context_.kol_follows[users]
+        follows = take_rows(self.context_.kol_follows, users)
         if follows.nnz == 0:
             return out
-        endorsed = self.context_.endorsed[follows.indices]  # one row per (person, KOL)
+        endorsed = take_rows(self.context_.endorsed, follows.indices)  # one row per (person, KOL)
         owner = np.repeat(np.arange(follows.nnz), np.diff(endorsed.indptr))
         person = np.repeat(np.arange(len(users)), np.diff(follows.indptr))[owner]
         big = np.int64(max(self.data_.n_items, 1) + 1)

@@ -36,7 +36,7 @@ import scipy.sparse as sp
 from sklearn.utils.validation import check_is_fitted
 
 from recommender.base import Reason, Recommender, sparse_pairs, sparse_top_n
-from recommender.data import TrainingData
+from recommender.data import TrainingData, take_rows
 from recommender.errors import UnknownIdError
 from recommender.schema import EVENT_TYPES
 from recommender.ties import Ties, decay, stored
@@ -252,7 +252,7 @@ class SocialSource(Recommender):
         deltas = self._delta_matrices()
         if users is None:
             return sp.csr_array(base + deltas[component]) if deltas else base
-        rows = base[users]
+        rows = take_rows(base, users)
         if deltas:
             rows = sp.csr_array(rows + deltas[component][users])
             rows.eliminate_zeros()

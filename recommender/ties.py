@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import scipy.sparse as sp
 
-from recommender.data import TrainingData
+from recommender.data import TrainingData, take_rows
 
 SECONDS_PER_DAY = 86_400.0
 
@@ -141,7 +141,7 @@ class Ties:
     def rows(self, users: np.ndarray) -> sp.csr_array:
         """Current strengths of the edges leaving ``users`` (one row per user)."""
         users = np.asarray(users, dtype=np.int64)
-        out = self.base[users]
+        out = take_rows(self.base, users)
         if self._override:
             out = sp.csr_array(out + self._delta_matrix()[users])
             out.eliminate_zeros()

@@ -82,3 +82,19 @@ def test_pair_products_equal_the_product_at_the_pairs() -> None:
         np.testing.assert_allclose(got, dense[rows, cols].astype(np.float32), rtol=1e-5)
     assert (pair_products(a, b, rows, cols) != 0).any()  # not vacuous
     assert pair_products(a, b, np.zeros(0, int), np.zeros(0, int)).shape == (0,)
+
+
+def test_take_rows_equals_scipy_row_indexing() -> None:
+    import scipy.sparse as sp
+
+    from recommender.data import take_rows
+
+    rng = np.random.default_rng(2)
+    for seed in range(10):
+        m = sp.csr_array(sp.random(40, 30, density=0.15, random_state=seed, format="csr"))
+        for rows in ([], [3], [5, 5, 0], rng.integers(0, 40, 25), np.arange(40)):
+            got, want = take_rows(m, rows), m[np.asarray(rows, dtype=np.intp)]
+            assert got.shape == want.shape
+            np.testing.assert_array_equal(got.indptr, want.indptr)
+            np.testing.assert_array_equal(got.indices, want.indices)
+            np.testing.assert_array_equal(got.data, want.data)
