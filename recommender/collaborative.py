@@ -340,7 +340,19 @@ def _pruned_top(user_factors, index: _NormIndex, n, exclude, blocked):
     blocked_sorted = None if blocked is None else np.asarray(blocked, bool)[index.order]
     best = np.full((m, n), -np.inf, dtype=np.float32)  # running n best values, unordered
     kept_rows, kept_pos, kept_scores = [], [], []
-    active = np.arange(m)
+    # A zero factor (a person without events) scores every item exactly 0, so no bound
+    # ever stops its scan and every item ties: its list is the first n items by index
+    # that are not masked, read off directly (the scan took 30 ms on large).
+    zero = user_norms == 0
+    for r in np.flatnonzero(zero):
+        allowed = np.ones(n_items, dtype=bool) if blocked is None else ~np.asarray(blocked, bool)
+        allowed[index.order[ex_pos[ex_rows == r]]] = False
+        first = np.flatnonzero(allowed)[:n]
+        items[r, : len(first)] = first
+        scores[r, : len(first)] = 0.0
+    active = np.flatnonzero(~zero)
+    if len(active) == 0:
+        return items, scores
     for start in range(0, n_items, PRUNE_BLOCK):
         stop = min(start + PRUNE_BLOCK, n_items)
         block = user_factors[active] @ index.factors[start:stop].T

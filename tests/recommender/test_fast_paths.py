@@ -155,3 +155,24 @@ def test_content_floor_keeps_the_exact_lists(fitted_sources, monkeypatch, filter
         fast = source.candidates(batch, 10, exclude=exclude[batch], blocked=blocked)
         np.testing.assert_array_equal(fast[0], dense[0][batch])
         np.testing.assert_array_equal(fast[1], dense[1][batch])
+
+
+@pytest.mark.parametrize("filtered", [False, True])
+def test_pruned_als_scan_reads_zero_factors_off_directly(fitted_sources, filtered):
+    """A person without events has a zero factor: every score ties at 0 and the list is the
+    first unmasked items by index, as on the dense path."""
+    import copy
+
+    source = copy.deepcopy(dict(fitted_sources)["collaborative"])
+    users = np.arange(source.data_.n_users)
+    source.user_factors_[users[::3]] = 0.0  # a third of the people without a factor
+    exclude = source.data_.purchased[users]
+    blocked = np.random.default_rng(6).random(source.data_.n_items) < 0.3 if filtered else None
+    dense = Recommender.candidates(source, users, 10, exclude=exclude, blocked=blocked)
+    fast = source.candidates(users, 10, exclude=exclude, blocked=blocked)
+    np.testing.assert_array_equal(fast[0], dense[0])
+    np.testing.assert_allclose(fast[1], dense[1])
+    assert (fast[0][::3] >= 0).all() and (fast[1][::3] == 0).all()
+    for user in (0, 3, 4):
+        one = source.candidates(users[[user]], 10, exclude=exclude[[user]], blocked=blocked)
+        np.testing.assert_array_equal(one[0][0], dense[0][user])
