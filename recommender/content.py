@@ -382,17 +382,12 @@ class ContentSource(Recommender):
             floor = 0.0
             if n is not None and hi_r > lo_r and read >= FLOOR_MIN_POSTINGS:
                 heaviest = profiles.indices[lo_r + np.argmax(profiles.data[lo_r:hi_r])]
-                some = terms.indices[terms.indptr[heaviest] : terms.indptr[heaviest + 1]]
-                if exclude is not None:
-                    some = some[
-                        ~np.isin(some, exclude.indices[exclude.indptr[r] : exclude.indptr[r + 1]])
-                    ]
-                if blocked is not None:
-                    some = some[~blocked[some]]
-                values = acc[some]
-                values = values[values > 0]
-                if len(values) >= n:
-                    floor = float(np.partition(values, len(values) - n)[len(values) - n])
+                banned = (
+                    None
+                    if exclude is None
+                    else exclude.indices[exclude.indptr[r] : exclude.indptr[r + 1]]
+                )
+                floor = _floor(acc, terms, heaviest, n, banned, blocked)
             hit = np.flatnonzero(acc >= floor) if floor > 0 else np.flatnonzero(acc > 0)
             indices.append(hit)
             data.append(acc[hit].astype(np.float32))
@@ -666,6 +661,21 @@ def _transform(vectorizer, texts: np.ndarray) -> sp.csr_array:
     if len(uniques) == 0:
         return sp.csr_array((len(codes), len(vectorizer.idf_)), dtype=np.float32)
     return sp.csr_array(vectorizer.transform(uniques))[codes]
+
+
+def _floor(acc, terms, term: int, n: int, banned, blocked) -> float:
+    """The ``n``-th best exact score in ``acc`` among the unmasked products of ``term``
+    (a floor of the person's top ``n``), 0 when fewer than ``n`` of them score."""
+    some = terms.indices[terms.indptr[term] : terms.indptr[term + 1]]
+    if banned is not None and len(banned):
+        some = some[~np.isin(some, banned)]
+    if blocked is not None:
+        some = some[~blocked[some]]
+    values = acc[some]
+    values = values[values > 0]
+    if len(values) < n:
+        return 0.0
+    return float(np.partition(values, len(values) - n)[len(values) - n])
 
 
 def _normalise_rows(matrix) -> sp.csr_array:

@@ -296,20 +296,31 @@ def as_training_data(data: Dataset | TrainingData, until=None) -> TrainingData:
     raise TypeError(f"expected a Dataset or TrainingData, got {type(data).__name__}")
 
 
+def row_positions(indptr: np.ndarray, rows) -> tuple[np.ndarray, np.ndarray]:
+    """Where the entries of CSR rows ``rows`` (in turn, repeats allowed) sit in the entry
+    arrays: the gathered rows' ``indptr`` and the positions (both int64)."""
+    rows = np.asarray(rows, dtype=np.intp).ravel()
+    starts = indptr[rows].astype(np.int64)
+    lengths = indptr[rows + 1] - starts
+    out_ptr = np.zeros(len(rows) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=out_ptr[1:])
+    pos = np.repeat(starts - out_ptr[:-1], lengths) + np.arange(out_ptr[-1])
+    return out_ptr, pos
+
+
 def take_rows(matrix: sp.csr_array, rows) -> sp.csr_array:
     """``matrix[rows]`` of a CSR array (rows in range, repeats allowed), gathered with numpy:
     half the cost of scipy's fancy indexing, which validates and converts its index first.
     A request takes some twenty such slices."""
     rows = np.asarray(rows, dtype=np.intp).ravel()
     indptr = matrix.indptr
-    starts, ends = indptr[rows], indptr[rows + 1]
-    lengths = ends - starts
-    out_ptr = np.zeros(len(rows) + 1, dtype=indptr.dtype)
-    np.cumsum(lengths, out=out_ptr[1:])
-    if len(rows) == 1:
-        indices = matrix.indices[starts[0] : ends[0]].copy()
-        data = matrix.data[starts[0] : ends[0]].copy()
+    if len(rows) == 1:  # one person (a request): a slice, nothing to gather
+        lo, hi = indptr[rows[0]], indptr[rows[0] + 1]
+        out_ptr = np.array([0, hi - lo], dtype=indptr.dtype)
+        data, indices = matrix.data[lo:hi].copy(), matrix.indices[lo:hi].copy()
     else:
-        pos = np.repeat(starts - out_ptr[:-1], lengths) + np.arange(out_ptr[-1], dtype=indptr.dtype)
-        indices, data = matrix.indices[pos], matrix.data[pos]
+        out_ptr, pos = row_positions(indptr, rows)
+        if out_ptr[-1] <= np.iinfo(indptr.dtype).max:
+            out_ptr = out_ptr.astype(indptr.dtype)  # keeps the index arrays' dtype
+        data, indices = matrix.data[pos], matrix.indices[pos]
     return sp.csr_array((data, indices, out_ptr), shape=(len(rows), matrix.shape[1]), copy=False)

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from recommender.data import TrainingData, take_rows
+from recommender.data import TrainingData, row_positions, take_rows
 
 PAIR_FEATURES = (
     "followees_engaged",
@@ -198,14 +198,11 @@ def pair_products(left, right, rows: np.ndarray, cols: np.ndarray) -> np.ndarray
     if len(rows) == 0 or left.nnz == 0 or right.nnz == 0:
         return out
     n_cols = np.int64(right.shape[1])
-    starts, ends = right.indptr[left.indices], right.indptr[left.indices + 1]
-    lengths = (ends - starts).astype(np.int64)
-    total = int(lengths.sum())
-    if total == 0:
-        return out
     # Positions in right of every gathered entry: each left entry's row of right, in turn.
-    offsets = np.cumsum(lengths) - lengths
-    pos = np.repeat(starts.astype(np.int64) - offsets, lengths) + np.arange(total)
+    gathered_ptr, pos = row_positions(right.indptr, left.indices)
+    if len(pos) == 0:
+        return out
+    lengths = np.diff(gathered_ptr)
     left_row = np.repeat(np.arange(left.shape[0], dtype=np.int64), np.diff(left.indptr))
     keys = np.repeat(left_row, lengths) * n_cols + right.indices[pos]
     want = np.asarray(rows, dtype=np.int64) * n_cols + np.asarray(cols, dtype=np.int64)
