@@ -123,7 +123,7 @@ def test_tree_runtime_equals_scikit_learn(hybrid, tiny_dataset, tmp_path, monkey
         assert a["reasons"].tolist() == b["reasons"].tolist()
     hybrid.save(tmp_path / "model")  # skops saves the ranker, not the runtime beside it
     loaded = load_model(tmp_path / "model", tiny_dataset)
-    monkeypatch.setattr(hybrid_module, "TREE_RUNTIME_MAX_ROWS", 160)
+    monkeypatch.undo()  # the runtime again, for the reloaded ranker
     again = loaded.recommend([users[0]], k=10)
     assert again["product_id"].tolist() == fast[0]["product_id"].tolist()
 
