@@ -14,7 +14,7 @@ import scipy.sparse as sp
 from sklearn.utils.validation import check_is_fitted
 
 from recommender.base import Reason, Recommender, sparse_pairs, sparse_top_n
-from recommender.data import TrainingData, take_rows
+from recommender.data import TrainingData, compact, take_rows
 
 
 class CategorySource(Recommender):
@@ -54,8 +54,10 @@ class CategorySource(Recommender):
         )
         affinity.sum_duplicates()
         totals = np.asarray(affinity.sum(axis=1)).ravel()
-        self.affinity_ = sp.csr_array(
-            sp.diags_array(1.0 / np.maximum(totals, 1e-12)) @ affinity, dtype=np.float32
+        self.affinity_ = compact(
+            sp.csr_array(
+                sp.diags_array(1.0 / np.maximum(totals, 1e-12)) @ affinity, dtype=np.float32
+            )
         )
         pop_decay = 0.5 ** (np.maximum(age, 0) / self.popularity_half_life_days)
         demand = np.bincount(i, weights=strength * pop_decay, minlength=data.n_items)

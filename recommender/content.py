@@ -28,7 +28,7 @@ import scipy.sparse as sp
 from sklearn.utils.validation import check_is_fitted
 
 from recommender.base import Reason, Recommender, sparse_top_n
-from recommender.data import IdIndex, TrainingData, take_rows
+from recommender.data import IdIndex, TrainingData, compact, take_rows
 from recommender.metrics import top_k
 from recommender.text import excerpt, make_vectorizer, readable_words
 
@@ -204,7 +204,7 @@ class ContentSource(Recommender):
         self.post_weights_ = np.where(reposts, float(self.repost_weight), 1.0)
         self.post_texts_ = texts
         self.post_reposts_ = reposts
-        self.post_vectors_ = self._with_hashtags(sp.csr_array(vectors), tags)
+        self.post_vectors_ = compact(self._with_hashtags(sp.csr_array(vectors), tags))
         # Ages relative to each person's newest post: the same ranking once the profile is
         # normalised, without decayed weights underflowing for data years old (imports).
         newest = np.full(data.n_users, np.inf)
@@ -214,7 +214,7 @@ class ContentSource(Recommender):
             (weight.astype(np.float32), (self.post_users_, np.arange(len(rows)))),
             shape=(data.n_users, len(rows)),
         )
-        self.user_profiles_ = self._profile(to_users @ self.post_vectors_)
+        self.user_profiles_ = compact(self._profile(to_users @ self.post_vectors_))
         self._item_terms()  # built now, not by the first request after a (re)load
 
     def _validate_params(self) -> None:

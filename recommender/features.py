@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from recommender.data import TrainingData, row_positions, take_rows
+from recommender.data import TrainingData, compact, row_positions, take_rows
 
 PAIR_FEATURES = (
     "followees_engaged",
@@ -90,9 +90,11 @@ class FeatureContext:
         item_leaf = sp.csr_array(
             (np.ones(data.n_items, np.float32), (np.arange(data.n_items), leaf_codes)),
         )
-        user_leaf_events = sp.csr_array(data.user_items @ item_leaf)
+        user_leaf_events = compact(sp.csr_array(data.user_items @ item_leaf))
         totals = np.asarray(user_leaf_events.sum(axis=1)).ravel()
-        user_leaf = sp.csr_array(sp.diags_array(1.0 / np.maximum(totals, 1e-9)) @ user_leaf_events)
+        user_leaf = compact(
+            sp.csr_array(sp.diags_array(1.0 / np.maximum(totals, 1e-9)) @ user_leaf_events)
+        )
         price = products["price"].to_numpy(dtype=float, na_value=np.nan)
         log_price = np.log(np.where(np.isfinite(price) & (price > 0), price, np.nan))
         filled = np.nan_to_num(
@@ -114,7 +116,7 @@ class FeatureContext:
             linked["product_id"].to_numpy(np.int64, na_value=-1), missing="ignore"
         )
         links = _indicator(linked["u"].to_numpy(), link_items, link_items >= 0, data)
-        endorsed = sp.csr_array(((bought_visible + links) > 0).astype(np.float32))
+        endorsed = compact(sp.csr_array(((bought_visible + links) > 0).astype(np.float32)))
         # Purchases still in followers' feeds: the fresh social cue (older ones mostly say
         # "similar taste", which followees_bought already carries).
         fresh_buy = (inter["event"].astype(str) == "purchase").to_numpy() & (

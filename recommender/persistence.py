@@ -21,7 +21,7 @@ import scipy.sparse as sp
 
 from recommender.atomic import atomic_directory
 from recommender.base import Recommender
-from recommender.data import TrainingData
+from recommender.data import TrainingData, compact
 from recommender.dataset import Dataset
 
 MODEL_FORMAT = 2
@@ -197,8 +197,10 @@ def _put(arrays: dict[str, np.ndarray], name: str, value: Any) -> None:
 def _get(npz, name: str):
     if f"{name}.data" in npz.files:
         shape = tuple(int(x) for x in npz[f"{name}.shape"])
-        return sp.csr_array(
-            (npz[f"{name}.data"], npz[f"{name}.indices"], npz[f"{name}.indptr"]), shape=shape
+        return compact(
+            sp.csr_array(
+                (npz[f"{name}.data"], npz[f"{name}.indices"], npz[f"{name}.indptr"]), shape=shape
+            )
         )
     return npz[name]
 

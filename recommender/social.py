@@ -36,7 +36,7 @@ import scipy.sparse as sp
 from sklearn.utils.validation import check_is_fitted
 
 from recommender.base import Reason, Recommender, sparse_pairs, sparse_top_n
-from recommender.data import TrainingData, take_rows
+from recommender.data import TrainingData, compact, row_positions, take_rows
 from recommender.errors import UnknownIdError
 from recommender.schema import EVENT_TYPES
 from recommender.ties import Ties, decay, stored
@@ -124,10 +124,11 @@ class SocialSource(Recommender):
             group_weight=self.group_weight,
             half_life_days=self.tie_half_life_days,
         )
-        self.evidence_ = {**self._event_evidence(data), **self._post_evidence(data)}
-        self.total_ = sp.csr_array(sum(self.evidence_[c] for c in COMPONENTS))
+        evidence = {**self._event_evidence(data), **self._post_evidence(data)}
+        self.evidence_ = {c: compact(m) for c, m in evidence.items()}
+        self.total_ = compact(sp.csr_array(sum(self.evidence_[c] for c in COMPONENTS)))
         # Side by side, so explaining slices the rows of a person's followees once.
-        self.stacked_ = sp.csr_array(sp.hstack([self.evidence_[c] for c in COMPONENTS]))
+        self.stacked_ = compact(sp.csr_array(sp.hstack([self.evidence_[c] for c in COMPONENTS])))
         self._fit_share_targets(data)
         self._live = {c: {} for c in COMPONENTS}  # component -> (u, i) -> current value
         self._fitted = {c: {} for c in COMPONENTS}  # component -> (u, i) -> value at fit
@@ -453,11 +454,21 @@ class SocialSource(Recommender):
             "post": _count_matrix(pu, self.item_category_[pi[pi >= 0]], shape),
         }
         # Co-engagement from everyone's behaviour in aggregate; a person's own row is
-        # read only for people who share their activity.
-        engaged = sp.csr_array(data.user_items > 0, dtype=np.float32)
-        self._user_items = engaged
-        self._item_users = sp.csr_array(engaged.T)
-        self._item_degree = np.asarray(engaged.sum(axis=0)).ravel()
+        # read only for people who share their activity. Only where the entries are is
+        # kept: the fitted matrix's own index arrays (every event weighs > 0) and its
+        # transpose's, without values (on `large` two 0.5 GiB copies less).
+        engaged = data.user_items
+        if engaged.nnz and not (engaged.data > 0).all():
+            engaged = sp.csr_array(engaged > 0, dtype=np.float32)
+        self._engaged = (engaged.indptr, engaged.indices)
+        # The same arrays read column-major are the transpose; to CSR for rows by item.
+        n_users, n_items = engaged.shape
+        by_item = sp.csc_array(
+            (np.zeros(engaged.nnz, np.int8), engaged.indices, engaged.indptr),
+            shape=(n_items, n_users),
+        ).tocsr()
+        self._engaged_by = (by_item.indptr, by_item.indices)
+        self._item_degree = np.diff(by_item.indptr).astype(np.float32)
 
     def _count_category(self, kind: str, u: int, i: int) -> None:
         key = (kind, u, int(self.item_category_[i]))
@@ -530,12 +541,20 @@ class SocialSource(Recommender):
     def _co_engagement(self, people: np.ndarray, item: int) -> np.ndarray:
         """Best cosine between ``item`` and a product the person engaged with (0 for
         people who do not share their activity)."""
-        co = (self._item_users[[item]] @ self._user_items).toarray().ravel()
+        user_ptr, user_items = self._engaged
+        item_ptr, item_users = self._engaged_by
+        fans = item_users[item_ptr[item] : item_ptr[item + 1]]
+        co = np.bincount(
+            user_items[row_positions(user_ptr, fans)[1]], minlength=len(self._item_degree)
+        ).astype(np.float32)
         co[item] = 0.0
         norm = np.sqrt(np.maximum(self._item_degree, 1.0) * max(self._item_degree[item], 1.0))
         cosine = co / norm
-        rows = self._user_items[people].multiply(cosine[None, :])
-        best = sp.csr_array(rows).max(axis=1).toarray().ravel()
+        ptr, pos = row_positions(user_ptr, people)
+        best = np.zeros(len(people), dtype=cosine.dtype)
+        np.maximum.at(
+            best, np.repeat(np.arange(len(people)), np.diff(ptr)), cosine[user_items[pos]]
+        )
         return np.where(self.shares_[people], best, 0.0)
 
     def _share_reasons(

@@ -133,10 +133,10 @@ class ModelHolder:
     def release_fit_tables(self) -> None:
         """Drop what only fitting (or evaluation) reads and serving never does: the raw
         interactions and follows tables (the model holds the graph), the model's filtered
-        copy of the interactions, ALS's confidence matrix (a live event re-weighs the
-        person's row alone) and a synthetic dataset's ground truth. The holder gets its
-        own :class:`Dataset` without them (the caller's is left whole); a refit or a
-        reload reads the dataset again."""
+        copies of the interactions and posts, ALS's confidence matrix (a live event
+        re-weighs the person's row alone) and a synthetic dataset's ground truth. The
+        holder gets its own :class:`Dataset` without them (the caller's is left whole); a
+        refit or a reload reads the dataset again."""
         data = self.model.data_
         lean = dataclasses.replace(
             self.dataset,
@@ -146,6 +146,7 @@ class ModelHolder:
         )
         data.dataset = lean
         data.interactions = _empty_like(data.interactions)
+        data.posts = _empty_like(data.posts)  # the demo reads the dataset's own
         for source in self.model.sources_:
             if hasattr(source, "confidence_"):
                 source.confidence_ = None

@@ -98,3 +98,29 @@ def test_take_rows_equals_scipy_row_indexing() -> None:
             np.testing.assert_array_equal(got.indptr, want.indptr)
             np.testing.assert_array_equal(got.indices, want.indices)
             np.testing.assert_array_equal(got.data, want.data)
+
+
+def test_compact_narrows_the_index_arrays_and_keeps_the_matrix(tiny_dataset) -> None:
+    import scipy.sparse as sp
+
+    from recommender.data import compact
+
+    m = sp.csr_array(sp.random(40, 30, density=0.15, random_state=3, format="csr"))
+    wide = sp.csr_array(
+        (m.data, m.indices.astype(np.int64), m.indptr.astype(np.int64)), shape=m.shape
+    )
+    assert wide.indices.dtype == np.int64  # what scipy keeps from int64 inputs
+    small = compact(wide)
+    assert (small.indices.dtype, small.indptr.dtype) == (np.int32, np.int32)
+    assert np.shares_memory(small.data, wide.data)  # the values are not copied
+    np.testing.assert_array_equal(small.toarray(), wide.toarray())
+    assert compact(small) is small
+    # Columns beyond int32 keep int64 indices.
+    huge = sp.csr_array(
+        (np.ones(2), np.array([0, 2**31 + 5]), np.array([0, 1, 2])), shape=(2, 2**31 + 10)
+    )
+    assert compact(huge) is huge
+    # What every source reads is built narrow.
+    data = TrainingData.from_dataset(tiny_dataset)
+    for matrix in (data.user_items, data.purchased, data.follows):
+        assert (matrix.indices.dtype, matrix.indptr.dtype) == (np.int32, np.int32)

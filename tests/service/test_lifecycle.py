@@ -247,6 +247,11 @@ def test_released_fit_tables_answer_the_same_take_writes_and_reload(
         assert holder.dataset.ground_truth == {} and holder.model.data_.dataset is holder.dataset
         assert len(holder.dataset.follows) == 0 and holder.model.data_.follows.nnz > 0
         assert len(a.app.state.runtime.holder.dataset.interactions) > 0
+        assert len(holder.model.data_.posts) == 0 and len(holder.dataset.posts) > 0
+        post = {"user_id": 8, "text": "trying to lose weight before summer #减肥#"}
+        answers = [c.post("/v1/posts", json=post) for c in (a, b)]
+        assert [r.status_code for r in answers] == [201, 201]
+        assert answers[1].json()["recommendations"] == answers[0].json()["recommendations"]
         for user in (3, 5, 8):
             for path in (f"/v1/users/{user}/recommendations", f"/v1/users/{user}/following"):
                 assert b.get(path).json()["data"] == a.get(path).json()["data"]
@@ -264,7 +269,7 @@ def test_released_fit_tables_answer_the_same_take_writes_and_reload(
         ]
         assert product not in shown
         r = b.post("/v1/admin/reload", json={"model_dir": str(v2)})
-        assert r.status_code == 200 and r.json()["replayed"] == 1
+        assert r.status_code == 200 and r.json()["replayed"] == 2  # the post and the event
         new = b.app.state.runtime.holder
         assert new is not holder and new.fit_tables_released
         assert new.dataset is not holder.dataset
