@@ -19,6 +19,25 @@ def _column(frame: pd.DataFrame, name: str, default: Any = None) -> np.ndarray:
     return frame[name].astype(object).where(frame[name].notna(), default).to_numpy(object)
 
 
+class _Labels:
+    """A column of few distinct values as one small code per row into those values (a
+    million people's genders as a million bytes, not a million string objects); indexed
+    like the array it stands for."""
+
+    def __init__(self, frame: pd.DataFrame, name: str, default: Any = None) -> None:
+        if name not in frame.columns:
+            self.codes = np.full(len(frame), -1, dtype=np.int8)
+            self.values = np.array([default], dtype=object)
+            return
+        column = frame[name].astype("category")
+        self.codes = column.cat.codes.to_numpy()  # -1 for a missing value
+        # The default last, where the missing values' code -1 points.
+        self.values = np.array([*column.cat.categories.astype(object), default], dtype=object)
+
+    def __getitem__(self, rows):
+        return self.values[self.codes[rows]]
+
+
 class Catalog:
     """Products, users and groups of a dataset, by raw id."""
 
@@ -26,22 +45,22 @@ class Catalog:
         products = dataset.products
         self.products = IdIndex(products["product_id"].to_numpy(np.int64), "product")
         self._title = _column(products, "title", "")
-        self._category = _column(products, "category_path", "")
-        self._brand = _column(products, "brand")
+        self._category = _Labels(products, "category_path", "")
+        self._brand = _Labels(products, "brand")
         self._shop_id = products["shop_id"].to_numpy(np.int64)
-        self._shop_name = _column(products, "shop_name")
+        self._shop_name = _Labels(products, "shop_name")
         self._price = products["price"].to_numpy(dtype=float, na_value=np.nan)
         self._description = _column(products, "description", "")
 
         users = dataset.users
         self.users = IdIndex(users["user_id"].to_numpy(np.int64), "user")
         self._handle = users["handle"].astype(str).to_numpy(object)
-        self._gender = _column(users, "gender")
-        self._age_band = _column(users, "age_band")
-        self._city_tier = _column(users, "city_tier")
-        self._device = _column(users, "device")
+        self._gender = _Labels(users, "gender")
+        self._age_band = _Labels(users, "age_band")
+        self._city_tier = _Labels(users, "city_tier")
+        self._device = _Labels(users, "device")
         self._is_kol = users["is_kol"].to_numpy(bool)
-        self._signup = pd.DatetimeIndex(users["signup_ts"]).to_pydatetime()
+        self._signup = pd.DatetimeIndex(users["signup_ts"])  # 8 bytes a person
 
         self._groups: dict[int, tuple[str, str, np.ndarray]] = {}
         if dataset.groups is not None and dataset.group_members is not None:
@@ -93,7 +112,7 @@ class Catalog:
             "city_tier": None if tier is None else int(tier),
             "device": self._device[row],
             "is_kol": bool(self._is_kol[row]),
-            "signup_ts": self._signup[row],
+            "signup_ts": self._signup[row].to_pydatetime(),
         }
 
     def handles(self, user_ids: np.ndarray) -> np.ndarray:

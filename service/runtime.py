@@ -180,8 +180,11 @@ class Runtime:
     def _refreeze(self, due: float) -> None:
         """Freeze the heap again, unless a later reload (another ``due``) is pending."""
         if self._refreeze_at == due and not self._stop.is_set():
-            self._refreeze_at = None
             _freeze_heap()
+            # Cleared once frozen, so "pending or frozen" holds throughout (unless a
+            # later reload set its own).
+            if self._refreeze_at == due:
+                self._refreeze_at = None
 
     # --------------------------------------------------------------- reload
     def reload(
