@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from recommender.data import IdIndex
 from recommender.dataset import Dataset
@@ -38,6 +40,48 @@ class _Labels:
         return self.values[self.codes[rows]]
 
 
+class PostArchive:
+    """A dataset's posts by author, newest first, as zstd-compressed Arrow IPC chunks of
+    consecutive authors: what the demo shows of a person (their recent posts) without
+    holding the whole table (on ``large`` 5 M posts take 0.53 GiB as a table). A person's
+    posts cost one or two chunks' decompression (about a millisecond)."""
+
+    COLUMNS = ("post_id", "user_id", "text", "hashtags", "mentions", "product_id", "created_ts")
+
+    def __init__(self, posts: pd.DataFrame, *, chunk_rows: int = 8192) -> None:
+        authors = posts["user_id"].to_numpy(np.int64)
+        newest_first = -posts["created_ts"].astype("int64").to_numpy()
+        order = np.lexsort((newest_first, authors))
+        table = pa.Table.from_pandas(posts[list(self.COLUMNS)], preserve_index=False)
+        table = table.take(pa.array(order))
+        self._first_author = authors[order][::chunk_rows]
+        self._chunks: list[pa.Buffer] = []
+        options = pa.ipc.IpcWriteOptions(compression="zstd")
+        for start in range(0, table.num_rows, chunk_rows):
+            sink = pa.BufferOutputStream()
+            with pa.ipc.new_stream(sink, table.schema, options=options) as writer:
+                writer.write_table(table.slice(start, chunk_rows))
+            self._chunks.append(sink.getvalue())
+        authors_of, counts = np.unique(authors, return_counts=True)
+        self.counts = pd.Series(counts, index=authors_of)
+        """Posts per author (authors without posts absent)."""
+
+    def of(self, user_id: int, limit: int) -> list[dict[str, Any]]:
+        """A person's newest ``limit`` posts (the columns of :attr:`COLUMNS`)."""
+        if limit <= 0 or not self._chunks:
+            return []
+        first = max(int(np.searchsorted(self._first_author, user_id, "left")) - 1, 0)
+        last = int(np.searchsorted(self._first_author, user_id, "right"))
+        rows: list[dict[str, Any]] = []
+        for chunk in self._chunks[first:last]:
+            table = pa.ipc.open_stream(chunk).read_all()
+            mine = table.filter(pc.equal(table["user_id"], user_id))
+            rows += mine.slice(0, limit - len(rows)).to_pylist()
+            if len(rows) >= limit:
+                break
+        return rows
+
+
 class Catalog:
     """Products, users and groups of a dataset, by raw id."""
 
@@ -61,6 +105,8 @@ class Catalog:
         self._device = _Labels(users, "device")
         self._is_kol = users["is_kol"].to_numpy(bool)
         self._signup = pd.DatetimeIndex(users["signup_ts"])  # 8 bytes a person
+
+        self.posts = PostArchive(dataset.posts)
 
         self._groups: dict[int, tuple[str, str, np.ndarray]] = {}
         if dataset.groups is not None and dataset.group_members is not None:

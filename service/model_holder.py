@@ -134,7 +134,9 @@ class ModelHolder:
         """Drop what only fitting (or evaluation) reads and serving never does: the raw
         interactions and follows tables (the model holds the graph), the model's filtered
         copies of the interactions and posts, ALS's confidence matrix (a live event
-        re-weighs the person's row alone) and a synthetic dataset's ground truth. The
+        re-weighs the person's row alone), the posts table (the demo reads the catalogue's
+        compressed :class:`~service.catalog.PostArchive`) and a synthetic dataset's ground
+        truth. The
         holder gets its own :class:`Dataset` without them (the caller's is left whole); a
         refit or a reload reads the dataset again."""
         data = self.model.data_
@@ -142,11 +144,12 @@ class ModelHolder:
             self.dataset,
             interactions=_empty_like(self.dataset.interactions),
             follows=_empty_like(self.dataset.follows),
+            posts=_empty_like(self.dataset.posts),
             ground_truth={},
         )
         data.dataset = lean
         data.interactions = _empty_like(data.interactions)
-        data.posts = _empty_like(data.posts)  # the demo reads the dataset's own
+        data.posts = _empty_like(data.posts)
         for source in self.model.sources_:
             if hasattr(source, "confidence_"):
                 source.confidence_ = None

@@ -4,15 +4,19 @@ that applies writes other processes stored."""
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import gc
 import itertools
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import pyarrow as pa
 
 from recommender.dataset import Dataset
 from service.metrics import Metrics
@@ -33,6 +37,29 @@ def _freeze_heap() -> None:
     later collections: full collections then walk only what requests allocate."""
     gc.collect()
     gc.freeze()
+
+
+def _libc_malloc_trim() -> Callable[[int], int] | None:
+    """glibc's ``malloc_trim``, or ``None`` on another C library (musl, macOS)."""
+    name = ctypes.util.find_library("c")
+    try:
+        return ctypes.CDLL(name).malloc_trim if name else None
+    except (OSError, AttributeError):
+        return None
+
+
+_MALLOC_TRIM = _libc_malloc_trim()
+
+
+def trim_heap() -> None:
+    """Hand back to the system what loading a model allocated and freed. Reading the
+    dataset's Parquet files goes through Arrow's memory pool (mimalloc), which keeps freed
+    pages for reuse: on ``large`` 1.3 GiB of a 6.4 GiB worker. glibc's heap keeps a little
+    more (about 0.1 GiB)."""
+    gc.collect()
+    pa.default_memory_pool().release_unused()
+    if _MALLOC_TRIM is not None:
+        _MALLOC_TRIM(0)
 
 
 @dataclass(frozen=True)
@@ -80,6 +107,7 @@ class Runtime:
         runtime._announce(holder)
         if settings.freeze_heap:
             _freeze_heap()
+        trim_heap()
         logger.info(
             "model %s loaded; %d stored writes replayed", holder.version, runtime.replayed_at_start
         )
@@ -181,6 +209,7 @@ class Runtime:
         """Freeze the heap again, unless a later reload (another ``due``) is pending."""
         if self._refreeze_at == due and not self._stop.is_set():
             _freeze_heap()
+            trim_heap()  # what the old model held
             # Cleared once frozen, so "pending or frozen" holds throughout (unless a
             # later reload set its own).
             if self._refreeze_at == due:
@@ -232,6 +261,8 @@ class Runtime:
                 timer = threading.Timer(REFREEZE_AFTER_S, self._refreeze, args=(due,))
                 timer.daemon = True
                 timer.start()
+            else:
+                trim_heap()  # what loading the new one freed
             self._announce(new)
             logger.info("model %s swapped in for %s", new.version, old.version)
             return old, new, replayed

@@ -100,8 +100,6 @@ class _Index:
 
     handles_lower: pd.Series
     popular_people: np.ndarray
-    post_order: np.ndarray
-    post_user_sorted: np.ndarray
     categories: list[dict[str, Any]]
 
     @classmethod
@@ -115,25 +113,18 @@ class _Index:
             np.bincount(graph.indices, minlength=graph.shape[1]),
             index=holder.model.users_.raw(np.arange(graph.shape[1])),
         )
-        posters = dataset.posts["user_id"].value_counts()
+        posters = holder.catalog.posts.counts
         rank = (
             users["is_kol"].astype(int) * 1_000_000
             + users["user_id"].map(followers).fillna(0)
             + users["user_id"].map(posters).fillna(0)
         )
         popular = users["user_id"].to_numpy(np.int64)[np.argsort(-rank.to_numpy(), kind="stable")]
-        posts = dataset.posts
-        # Newest first within each author: sort by (user, -time).
-        order = np.lexsort(
-            (-posts["created_ts"].astype("int64").to_numpy(), posts["user_id"].to_numpy())
-        )
         top = dataset.products["category_path"].astype(str).str.split("/").str[0]
         counts = top.value_counts()
         return cls(
             handles_lower=users["handle"].astype(str).str.lower().reset_index(drop=True),
             popular_people=popular,
-            post_order=order,
-            post_user_sorted=posts["user_id"].to_numpy(np.int64)[order],
             categories=[{"name": str(n), "products": int(c)} for n, c in counts.items()],
         )
 
@@ -235,22 +226,11 @@ def _live_posts(store: Store, user_id: int, limit: int) -> list[dict[str, Any]]:
 
 
 def _dataset_posts(holder: ModelHolder, user_id: int, limit: int) -> list[dict[str, Any]]:
-    index = _index(holder)
-    lo, hi = np.searchsorted(index.post_user_sorted, [user_id, user_id + 1])
-    rows = holder.dataset.posts.iloc[index.post_order[lo : min(hi, lo + limit)]]
-    return [
-        {
-            "post_id": int(r.post_id),
-            "user_id": int(r.user_id),
-            "text": str(r.text),
-            "hashtags": [str(t) for t in r.hashtags],
-            "mentions": [int(m) for m in r.mentions],
-            "product_id": None if pd.isna(r.product_id) else int(r.product_id),
-            "created_at": pd.Timestamp(r.created_ts).to_pydatetime(),
-            "live": False,
-        }
-        for r in rows.itertuples(index=False)
-    ]
+    posts = holder.catalog.posts.of(user_id, limit)
+    for post in posts:
+        post["created_at"] = post.pop("created_ts")
+        post["live"] = False
+    return posts
 
 
 @router.get("/users/{user_id}/posts", response_model=PostListPublic)

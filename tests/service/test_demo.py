@@ -81,3 +81,25 @@ def test_config_says_whether_writes_need_the_key(client, keyed_client) -> None:
     keyed = keyed_client.get("/v1/demo/config").json()
     assert keyed["write_key_required"] is True and keyed["read_key_required"] is False
     assert keyed_client.get("/v1/demo/config", headers={"X-API-Key": API_KEY}).status_code == 200
+
+
+def test_post_archive_reads_each_authors_posts_newest_first_across_chunks(
+    client: TestClient,
+) -> None:
+    """Chunks of 7 rows: most people's posts straddle a boundary."""
+    from service.catalog import PostArchive
+
+    posts = dataset_of(client).posts
+    archive = PostArchive(posts, chunk_rows=7)
+    for author, own in list(posts.groupby("user_id"))[:150]:
+        own = own.sort_values("created_ts", ascending=False)
+        assert own["created_ts"].is_unique  # else "newest first" would be ambiguous
+        got = archive.of(int(author), 1000)
+        assert [p["post_id"] for p in got] == own["post_id"].tolist()
+        assert [p["post_id"] for p in archive.of(int(author), 2)] == own["post_id"].tolist()[:2]
+        assert archive.counts[author] == len(own)
+    first = got[0]
+    row = own.iloc[0]
+    assert first["text"] == row["text"] and first["hashtags"] == list(row["hashtags"])
+    assert first["created_ts"] == row["created_ts"].to_pydatetime()
+    assert archive.of(10**9, 5) == [] and archive.of(int(author), 0) == []
