@@ -124,3 +124,23 @@ def test_compact_narrows_the_index_arrays_and_keeps_the_matrix(tiny_dataset) -> 
     data = TrainingData.from_dataset(tiny_dataset)
     for matrix in (data.user_items, data.purchased, data.follows):
         assert (matrix.indices.dtype, matrix.indptr.dtype) == (np.int32, np.int32)
+
+
+def test_binary_shares_the_index_arrays_of_a_positive_matrix(tiny_dataset) -> None:
+    import scipy.sparse as sp
+
+    from recommender.data import binary
+
+    data = TrainingData.from_dataset(tiny_dataset)
+    engaged = binary(data.user_items)
+    assert np.shares_memory(engaged.indices, data.user_items.indices)
+    assert engaged.data.strides == (0,) and not engaged.data.flags.writeable
+    np.testing.assert_array_equal(engaged.toarray(), (data.user_items.toarray() > 0) * 1.0)
+    # The follow graph (no repeated edge) is stored the same way, read-only.
+    assert data.follows.data.strides == (0,) and (data.follows.data == 1).all()
+    # An explicit zero or negative entry: a real copy without it.
+    m = sp.csr_array(np.array([[0.0, 2.0], [-1.0, 0.0]], np.float32))
+    m.data[0] = 0.0  # stored, but zero
+    out = binary(m)
+    np.testing.assert_array_equal(out.toarray(), [[0.0, 0.0], [0.0, 0.0]])
+    assert out.data.flags.writeable
