@@ -76,8 +76,8 @@ class FeatureContext:
         bought.data[:] = 1.0
         private = ~users["share_purchases"].to_numpy(bool)
         # People who keep purchases private never count as social proof.
-        visible = sp.diags_array((~private).astype(np.float32))
-        bought_visible = sp.csr_array(visible @ bought)
+        sharing = (~private).astype(np.float32)
+        bought_visible = sp.csr_array(sp.diags_array(sharing) @ bought)
         follows = data.follows
         if not (
             follows.dtype == np.float32
@@ -129,7 +129,7 @@ class FeatureContext:
             bought_recent=_indicator(inter["u"].to_numpy(), items, fresh_buy, data),
             endorsed=endorsed,
             engaged=engaged,
-            visible=(~private).astype(np.float32),
+            visible=sharing,
             bought=bought_visible,
             follows=follows,
             mutual=mutual,

@@ -136,9 +136,8 @@ class ModelHolder:
         copies of the interactions and posts, ALS's confidence matrix (a live event
         re-weighs the person's row alone), the posts table (the demo reads the catalogue's
         compressed :class:`~service.catalog.PostArchive`) and a synthetic dataset's ground
-        truth. The
-        holder gets its own :class:`Dataset` without them (the caller's is left whole); a
-        refit or a reload reads the dataset again."""
+        truth. The holder gets its own :class:`Dataset` without them (the caller's is left
+        whole); a refit or a reload reads the dataset again."""
         data = self.model.data_
         lean = dataclasses.replace(
             self.dataset,
